@@ -1,0 +1,42 @@
+# Pip-only path. `make demo` runs the main job on the embedded default; `make test` runs the tests.
+# The virtual environment is created on first use; torch==2.13.0 is installed before anything
+# that depends on it (an unpinned torch pulls several GB of CUDA wheels).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+OUT ?= out
+STAMP := $(VENV)/.installed-core
+ROS_STAMP := $(VENV)/.installed-ros
+
+.PHONY: help venv venv-ros demo test test-fast bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): setup.py setup.cfg package.xml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+$(ROS_STAMP): $(STAMP)
+	$(PIP) install --quiet -e '.[dev,ros]'
+	touch $@
+
+venv: $(STAMP)  ## create .venv with torch + the package (editable)
+
+venv-ros: $(ROS_STAMP)  ## also install rclpy + message packages from PyPI (ros-kilted-* wheels)
+
+demo: $(STAMP)  ## fly the geometric controller on hover and figure-8 in the simulator; metrics + PNGs in out/
+	$(VENV)/bin/ssm-mbrl evaluate --task hover --controller geometric --episodes 16 --json $(OUT)/demo_hover.json --plot $(OUT)/demo_hover.png
+	$(VENV)/bin/ssm-mbrl evaluate --task figure8 --controller geometric --episodes 16 --json $(OUT)/demo_figure8.json --plot $(OUT)/demo_figure8.png
+
+test: $(STAMP)  ## run the whole test suite
+	$(PY) -m pytest -q test
+
+bench: $(STAMP)  ## simulator throughput benchmark -> out/bench_sim.json
+	$(VENV)/bin/ssm-mbrl bench sim --json $(OUT)/bench_sim.json
+
+clean:  ## remove the virtual environment and outputs
+	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -1,0 +1,1 @@
+"""The `ssm-mbrl` command line."""

@@ -1,0 +1,58 @@
+"""`ssm-mbrl`: one console entry, one module per subcommand (each has add_parser + run)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand name -> module under ssm_mbrl_ros.cli; each module defines
+#   add_parser(subparsers) -> argparse.ArgumentParser   and   run(args) -> int
+SUBCOMMANDS = {
+    "evaluate": "evaluate",
+    "bench": "bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="ssm-mbrl",
+        description=(
+            "Model-based RL with S5 state-space world models for quadrotors: simulate, evaluate, "
+            "benchmark. Run `ssm-mbrl COMMAND --help` for each command's options."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the package version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in SUBCOMMANDS.items():
+        importlib.import_module(f"ssm_mbrl_ros.cli.{module}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from ssm_mbrl_ros import __version__
+
+        print(__version__)
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"ssm-mbrl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ssm-mbrl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Classical controllers producing collective thrust + body rate (CTBR) commands."""

@@ -1,0 +1,1 @@
+"""Configuration dataclasses, YAML loading, frames and spaces shared by every part of the stack."""

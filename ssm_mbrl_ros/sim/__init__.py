@@ -1,0 +1,1 @@
+"""Batched quadrotor simulator (torch): dynamics, rate controller, vehicles, tasks, vector env."""

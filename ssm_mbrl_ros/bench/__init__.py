@@ -1,0 +1,1 @@
+"""Benchmarks behind `ssm-mbrl bench ...`: each writes a JSON of measured numbers."""

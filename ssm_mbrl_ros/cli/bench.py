@@ -1,0 +1,52 @@
+"""`ssm-mbrl bench ...`: benchmarks that write measured numbers as JSON."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    """Register `bench` and its benchmark subcommands."""
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, ...)",
+                       description="Benchmarks; each prints a summary and writes JSON with --json.")
+    bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    s = bsub.add_parser(
+        "sim", help="simulator throughput (env-steps/s) over batch sizes",
+        description=("Time the full vector env step (RK4 physics at the task's physics rate under its "
+                     "control rate, task observation/reward/termination, autoreset) for several "
+                     "numbers of parallel drones, and report the best env-steps/s."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    s.add_argument("--task", default="hover", help="task to step (hover, figure8, racing, ...)")
+    s.add_argument("--envs", default="256,1024,4096,16384,65536,131072,262144",
+                   help="comma-separated numbers of parallel drones")
+    s.add_argument("--min-env-steps", type=int, default=2_000_000,
+                   help="env-steps timed per batch size (steps = this / num_envs, at least 20)")
+    s.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    s.add_argument("--compile", action="store_true", help="torch.compile the physics substep (inductor)")
+    s.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.set_defaults(run=run_sim)
+    return p
+
+
+def run_sim(args) -> int:
+    """Run the simulator benchmark."""
+    from ssm_mbrl_ros.bench.sim import bench_sim
+    from ssm_mbrl_ros.cli.common import resolve_device, write_json
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    try:
+        batches = [int(x) for x in args.envs.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--envs: expected comma-separated integers, got {args.envs!r}") from exc
+    if not batches or min(batches) < 1:
+        raise ConfigError(f"--envs: need positive integers, got {args.envs!r}")
+    result = bench_sim(args.task, batches, args.min_env_steps, resolve_device(args.device), args.compile,
+                       progress=not args.no_progress)
+    for n, sps in result["by_envs"].items():
+        print(f"num_envs={int(n):>7}  env_steps_per_s={sps:,.0f}")
+    print(f"best: {result['env_steps_per_s']:,.0f} env-steps/s at num_envs={result['best_num_envs']} "
+          f"({result['physics_hz']:.0f} Hz physics, {result['control_hz']:.0f} Hz control)")
+    if args.json_path:
+        print(f"wrote {write_json(args.json_path, result)}")
+    return 0

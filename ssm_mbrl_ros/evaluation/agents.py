@@ -1,0 +1,60 @@
+"""Things that act in the vector env during evaluation: classical controllers (and, later, policies).
+
+An agent has `reset(env_ids)` and `act(obs, env) -> (N, 4) tensor`; `physical` says whether the
+action is physical CTBR (thrust m/s^2, body rates rad/s FLU) or normalised [-1, 1].
+"""
+from __future__ import annotations
+
+import torch
+
+from ssm_mbrl_ros.core.config import ConfigError
+
+CONTROLLERS = ("geometric", "hover")
+
+
+class GeometricAgent:
+    """The classical geometric controller tracking the task's reference, in physical CTBR."""
+
+    physical = True
+
+    def __init__(self, env):
+        from ssm_mbrl_ros.control.geometric import GeometricController
+
+        self.controller = GeometricController(
+            env.vehicle, env.num_envs, device=env.sim.device, dtype=env.sim.dtype
+        )
+
+    def reset(self, env_ids: torch.Tensor | None = None) -> None:
+        """Clear integrator state of the given envs (all when None)."""
+        self.controller.reset(env_ids)
+
+    def act(self, obs: torch.Tensor, env) -> torch.Tensor:
+        """CTBR (N, 4) from the simulator's true state and the task reference."""
+        ref = env.task.reference()
+        return self.controller.compute(env.sim.state, ref["pos"], ref["vel"], ref["acc"], ref["yaw"])
+
+
+class HoverThrustAgent:
+    """Open-loop hover thrust and zero rates: a baseline that shows what 'no control' looks like."""
+
+    physical = True
+
+    def __init__(self, env):
+        self.ctbr = torch.zeros(env.num_envs, 4, device=env.sim.device, dtype=env.sim.dtype)
+        self.ctbr[:, 0] = 9.81
+
+    def reset(self, env_ids: torch.Tensor | None = None) -> None:
+        """Stateless."""
+
+    def act(self, obs: torch.Tensor, env) -> torch.Tensor:
+        """Constant hover CTBR."""
+        return self.ctbr
+
+
+def make_agent(controller: str, env):
+    """Build the named classical controller for env; unknown names list the valid ones."""
+    if controller == "geometric":
+        return GeometricAgent(env)
+    if controller == "hover":
+        return HoverThrustAgent(env)
+    raise ConfigError(f"unknown controller {controller!r}; valid controllers: {list(CONTROLLERS)}")

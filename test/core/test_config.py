@@ -1,0 +1,70 @@
+"""Config loading: type checks, unknown/missing fields, overrides; errors name the file and field."""
+from dataclasses import dataclass, field
+
+import pytest
+
+from ssm_mbrl_ros.core.config import (
+    ConfigError, apply_overrides, doc, field_help, from_dict, load_yaml_config, to_dict,
+)
+
+
+@dataclass
+class Inner:
+    gain: float = doc("proportional gain, 1/s", default=1.0)
+    axes: tuple[float, float, float] = doc("per-axis limits, rad/s", default=(1.0, 1.0, 1.0))
+
+
+@dataclass
+class Outer:
+    name: str = doc("a name")
+    steps: int = doc("number of steps", default=10)
+    inner: Inner = doc("nested section", default_factory=Inner)
+    mode: str = doc("full or partial", default="full")
+
+    def validate(self, source):
+        if self.steps <= 0:
+            raise ConfigError(f"{source}.steps: must be > 0, got {self.steps}")
+
+
+def test_from_dict_builds_nested_and_coerces_int_to_float():
+    cfg = from_dict(Outer, {"name": "a", "inner": {"gain": 2, "axes": [1, 2, 3]}})
+    assert cfg.inner.gain == 2.0 and isinstance(cfg.inner.gain, float)
+    assert cfg.inner.axes == (1.0, 2.0, 3.0)
+    assert to_dict(cfg)["inner"]["axes"] == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({}, "f.yaml.name: required field is missing"),
+        ({"name": "a", "steps": "ten"}, "f.yaml.steps: expected an integer"),
+        ({"name": "a", "inner": {"gain": "x"}}, "f.yaml.inner.gain: expected a number"),
+        ({"name": "a", "inner": {"axes": [1, 2]}}, "f.yaml.inner.axes: expected 3 items"),
+        ({"name": "a", "bogus": 1}, "unknown field(s) ['bogus']"),
+        ({"name": "a", "steps": 0}, "f.yaml.steps: must be > 0"),
+        ({"name": "a", "steps": True}, "expected an integer"),
+    ],
+)
+def test_errors_name_file_and_field(data, fragment):
+    with pytest.raises(ConfigError) as err:
+        from_dict(Outer, data, "f.yaml")
+    assert fragment in str(err.value)
+
+
+def test_overrides_and_yaml_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ninner:\n  gain: 3.0\n")
+    cfg = load_yaml_config(Outer, p, overrides=["inner.gain=5", "steps=7"])
+    assert (cfg.inner.gain, cfg.steps) == (5.0, 7)
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        apply_overrides({}, ["novalue"])
+    with pytest.raises(ConfigError, match="file not found"):
+        load_yaml_config(Outer, tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_yaml_config(Outer, bad)
+
+
+def test_field_help_exposes_docs():
+    assert field_help(Inner)["gain"] == "proportional gain, 1/s"

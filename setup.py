@@ -1,4 +1,5 @@
 """ament_python / pip build script for ssm_mbrl_ros."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -32,16 +33,16 @@ ROS_EXTRA = [
 
 
 def data_files():
-    """Install launch/, config/ and models/ under share/<package>, plus the ament index marker."""
+    """Install launch/, config/ and models/ (recursively) under share/<package>, plus the ament marker."""
     files = [
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ]
-    for folder in ("launch", "config", "config/vehicles", "config/tasks", "models"):
-        matches = [p for p in glob(f"{folder}/*") if not p.endswith("/") and "." in p.split("/")[-1]]
-        matches = [p for p in matches if not p.endswith(".gitkeep")]
-        if matches:
-            files.append((f"share/{PACKAGE}/{folder}", sorted(matches)))
+    for top in ("launch", "config", "models"):
+        for folder in sorted({top, *(p.rsplit("/", 1)[0] for p in glob(f"{top}/**/*", recursive=True))}):
+            matches = [p for p in glob(f"{folder}/*") if os.path.isfile(p) and not p.endswith(".gitkeep")]
+            if matches:
+                files.append((f"share/{PACKAGE}/{folder}", sorted(matches)))
     return files
 
 
@@ -55,7 +56,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "ros": ROS_EXTRA,
-        "dev": ["pytest>=7", "pytest-timeout>=2"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "colcon-common-extensions"],
     },
     zip_safe=True,
     maintainer="ssm_mbrl_ros developers",

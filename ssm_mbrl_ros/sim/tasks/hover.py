@@ -1,0 +1,118 @@
+"""Hover: fly from a random start to a random setpoint and hold it.
+
+Reset: start position uniform in [start_low_m, start_high_m], setpoint uniform in
+[setpoint_low_m, setpoint_high_m] (world ENU, m); start velocity ~ N(0, start_vel_std_mps^2) per
+axis, start attitude: random yaw (+- start_yaw_range_deg) and tilt up to start_tilt_deg.
+
+Observation block: `pos_err` = setpoint - position (world ENU, m), from the measured position in
+the partial variant.
+
+Task reward per step (plus the common terms of tasks/base.py):
+    pos_weight * exp(-|e| / pos_scale_m)      e = setpoint - true position, m
+  - vel_weight * |v|^2                        world velocity, (m/s)^2
+Success: the episode reached its full length (not terminated) and ends within
+success_radius_m of the setpoint.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ...core.config import ConfigError, doc
+from ...core.spaces import ObsField
+from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, random_attitude, uniform_box
+
+
+@dataclass
+class HoverReward(RewardConfig):
+    """Hover reward weights."""
+
+    pos_weight: float = doc("weight of exp(-distance / pos_scale_m)", default=1.0)
+    pos_scale_m: float = doc("distance scale of the position reward, m", default=0.5)
+    vel_weight: float = doc("penalty per (m/s)^2 of velocity", default=0.01)
+
+
+@dataclass
+class HoverConfig(TaskConfig):
+    """Hover task: reach and hold a random setpoint."""
+
+    start_low_m: tuple[float, float, float] = doc("start box lower corner, world ENU, m", default=(-2.0, -2.0, 1.0))
+    start_high_m: tuple[float, float, float] = doc("start box upper corner, world ENU, m", default=(2.0, 2.0, 3.0))
+    setpoint_low_m: tuple[float, float, float] = doc("setpoint box lower corner, world ENU, m", default=(-2.0, -2.0, 1.0))
+    setpoint_high_m: tuple[float, float, float] = doc("setpoint box upper corner, world ENU, m", default=(2.0, 2.0, 3.0))
+    start_vel_std_mps: float = doc("start velocity std per axis, m/s", default=0.3)
+    start_tilt_deg: float = doc("max start tilt, deg", default=15.0)
+    start_yaw_range_deg: float = doc("start yaw uniform in +- this, deg", default=180.0)
+    success_radius_m: float = doc("success: final distance to the setpoint below this, m", default=0.1)
+    reward: HoverReward = doc("reward weights", default_factory=HoverReward)
+
+    def validate(self, source: str) -> None:
+        """Common checks plus ordered boxes and a positive success radius."""
+        super().validate(source)
+        check_box((self.start_low_m, self.start_high_m), source, "start_low_m", "start_high_m")
+        check_box((self.setpoint_low_m, self.setpoint_high_m), source, "setpoint_low_m", "setpoint_high_m")
+        if not self.success_radius_m > 0:
+            raise ConfigError(f"{source}.success_radius_m: must be > 0, got {self.success_radius_m}")
+        if not self.reward.pos_scale_m > 0:
+            raise ConfigError(f"{source}.reward.pos_scale_m: must be > 0, got {self.reward.pos_scale_m}")
+
+
+class HoverTask(Task):
+    """Batched hover task with a per-env setpoint, stored (3, N) m."""
+
+    name = "hover"
+
+    def __init__(self, cfg: HoverConfig, num_envs: int, device="cpu", dtype=torch.float32):
+        super().__init__(cfg, num_envs, device, dtype)
+        self._setpoint = torch.zeros(3, num_envs, device=self.device, dtype=dtype)  # (3, N) m
+        self._zeros3 = torch.zeros(num_envs, 3, device=self.device, dtype=dtype)
+        self._zeros1 = torch.zeros(num_envs, device=self.device, dtype=dtype)
+
+    def obs_fields(self) -> tuple[ObsField, ...]:
+        """pos_err (3): setpoint - position."""
+        src = "measured (noisy, delayed) position" if self.partial else "true position"
+        return (ObsField("pos_err", 3, "m", "world ENU", f"setpoint - {src}"),)
+
+    def reset(self, env_ids, generator):
+        """New setpoints; start pose and velocity for env_ids."""
+        c, n, kw = self.cfg, env_ids.shape[0], dict(device=self.device, dtype=self.dtype)
+        self._reset_time(env_ids)
+        self._setpoint[:, env_ids] = uniform_box(c.setpoint_low_m, c.setpoint_high_m, n, generator, **kw).t()
+        pos = uniform_box(c.start_low_m, c.start_high_m, n, generator, **kw)
+        vel = c.start_vel_std_mps * torch.randn(n, 3, generator=generator, **kw)
+        quat = random_attitude(n, c.start_tilt_deg, math.radians(c.start_yaw_range_deg), generator, **kw)
+        return pos, vel, quat
+
+    @property
+    def setpoint_m(self) -> torch.Tensor:
+        """Setpoints (N, 3) m, world ENU (a view)."""
+        return self._setpoint.t()
+
+    def observe(self, pos_m, env_ids=None):
+        """setpoint - pos (3, M) m."""
+        sp = self._setpoint if env_ids is None else self._setpoint[:, env_ids]
+        return sp - pos_m
+
+    def step(self, x):
+        """exp distance reward minus velocity penalty."""
+        r = self.cfg.reward
+        err = norm3(self._setpoint - x[0:3])
+        vel_sq = (x[7:10] * x[7:10]).sum(0)
+        reward = r.pos_weight * torch.exp(err * (-1.0 / r.pos_scale_m)) - r.vel_weight * vel_sq
+        return TaskStep(reward, err, None)
+
+    def success(self, truncated, pos_err_m, pos_rmse_m):
+        """Full-length episode ending within success_radius_m of the setpoint."""
+        return truncated & (pos_err_m < self.cfg.success_radius_m)
+
+    def reference(self):
+        """Setpoint with zero velocity/acceleration/jerk and zero yaw."""
+        return {"pos": self._setpoint.t().contiguous(), "vel": self._zeros3, "acc": self._zeros3,
+                "jerk": self._zeros3, "yaw": self._zeros1}
+
+    def reference_path(self) -> np.ndarray:
+        """The setpoints of all envs (N, 3) m."""
+        return self._setpoint.t().detach().cpu().numpy()

@@ -27,6 +27,7 @@ ROS_PACKAGES = ["rclpy", "std_msgs", "nav_msgs", "geometry_msgs", "sensor_msgs",
 def _modules(exclude_prefixes):
     root = Path(ssm_mbrl_ros.__file__).parent
     mods = [m.name for m in pkgutil.walk_packages([str(root)], "ssm_mbrl_ros.")]
+    mods = [m for m in mods if not m.endswith(".__main__")]  # __main__ runs the CLI on import
     return [m for m in mods if not any(m.startswith(p) for p in exclude_prefixes)]
 
 

@@ -62,9 +62,9 @@ def run(args) -> int:
     if args.json_path:
         print(f"wrote {write_json(args.json_path, metrics)}")
     if plot_path:
-        gates = env.task.gates_for_plot() if hasattr(env.task, "gates_for_plot") else None
+        gates = env.task.gates.corners() if hasattr(env.task, "gates") else None
         out = plot_trajectories(plot_path, result.trajectories, env.task.reference_path(),
-                                f"{args.task} / {args.controller} / {args.vehicle}", gates=gates, metrics=metrics)
+                                f"{args.task} / {args.controller} / {args.vehicle}", gate_corners=gates, metrics=metrics)
         print(f"wrote {out}")
     env.close()
     return 0

@@ -10,23 +10,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _draw_gates(ax, gates: dict | None) -> None:
-    if not gates:
+def _draw_gates(ax, gate_corners: np.ndarray | None) -> None:
+    """Draw each gate as a closed outline from its (G, K, 3) corner points."""
+    if gate_corners is None:
         return
-    centres = np.asarray(gates["pos"])
-    normals = np.asarray(gates.get("normal", np.zeros_like(centres)))
-    half = 0.5 * float(np.asarray(gates.get("size_m", 1.0)).reshape(-1)[0])
-    up = np.array([0.0, 0.0, 1.0])
-    for c, n in zip(centres, normals):
-        side = np.cross(up, n)
-        side = side / (np.linalg.norm(side) + 1e-9)
-        corners = [c + half * (s * side + u * up) for s, u in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))]
-        corners = np.asarray(corners)
-        ax.plot(corners[:, 0], corners[:, 1], corners[:, 2], color="tab:orange", lw=2)
+    for corners in np.asarray(gate_corners):
+        loop = np.vstack([corners, corners[:1]])
+        ax.plot(loop[:, 0], loop[:, 1], loop[:, 2], color="tab:orange", lw=2)
+
+
+def _equal_axes(ax, point_sets: list[np.ndarray]) -> None:
+    """Same metre scale on x, y and z so a 5 cm altitude wobble does not look like a 5 m one."""
+    pts = np.vstack([p for p in point_sets if len(p)]) if point_sets else np.zeros((1, 3))
+    lo, hi = pts.min(0), pts.max(0)
+    centre, half = 0.5 * (lo + hi), max(0.5 * float((hi - lo).max()), 0.5)
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_zlim(max(centre[2] - half, 0.0), max(centre[2] - half, 0.0) + 2 * half)
+    ax.set_box_aspect((1, 1, 1))
 
 
 def plot_trajectories(path: str | Path, trajectories: list[dict], reference_path: np.ndarray | None,
-                      title: str, gates: dict | None = None, metrics: dict | None = None) -> Path:
+                      title: str, gate_corners: np.ndarray | None = None, metrics: dict | None = None) -> Path:
     """Write a PNG: 3-D flown paths vs the reference (left), position error over time (right)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,11 +40,12 @@ def plot_trajectories(path: str | Path, trajectories: list[dict], reference_path
     if reference_path is not None and len(reference_path):
         ref = np.asarray(reference_path)
         ax.plot(ref[:, 0], ref[:, 1], ref[:, 2], "k--", lw=1.2, label="reference")
-    _draw_gates(ax, gates)
+    _draw_gates(ax, gate_corners)
     for i, tr in enumerate(trajectories):
         p = tr["pos"]
         ax.plot(p[:, 0], p[:, 1], p[:, 2], lw=1.4, label=f"episode {i}")
         ax.scatter(*p[0], marker="o", s=15)
+    _equal_axes(ax, [tr["pos"] for tr in trajectories] + ([np.asarray(reference_path)] if reference_path is not None else []))
     ax.set_xlabel("x east [m]")
     ax.set_ylabel("y north [m]")
     ax.set_zlabel("z up [m]")

@@ -77,7 +77,7 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
     paths = [[] for _ in range(record)]
     refs = [[] for _ in range(record)]
     dt = env.sim.control_dt_s
-    limit = max_steps or int(math.ceil(env.task.max_episode_steps * 1.05)) + 2
+    limit = max_steps or int(math.ceil(env.max_episode_steps * 1.05)) + 2
     start, steps = time.perf_counter(), 0
     bar = tqdm(total=n, desc=f"evaluate {env.task_name}", unit="ep", disable=not progress, leave=False)
     for _ in range(limit):

@@ -12,8 +12,20 @@ from .vehicle import VehicleParams, load_vehicle
 def measure_sim_throughput(vehicle: VehicleParams | str = "agile5", num_envs: int = 16384, *,
                            steps: int = 50, warmup: int = 5, physics_hz: float = 500.0,
                            control_hz: float = 100.0, compile: bool = False, device="cpu",
-                           dtype=torch.float32) -> float:
-    """Env-steps/s of `steps` control steps of N hovering drones under a mildly varying CTBR command."""
+                           dtype=torch.float32, threads: int | None = None) -> float:
+    """Env-steps/s of `steps` control steps of N hovering drones under a mildly varying CTBR command.
+
+    threads: torch intra-op CPU threads for the measurement (restored afterwards); on a shared,
+    busy machine 1 thread is often fastest because OpenMP barriers stall on descheduled threads.
+    """
+    if threads is not None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return measure_sim_throughput(vehicle, num_envs, steps=steps, warmup=warmup, physics_hz=physics_hz,
+                                          control_hz=control_hz, compile=compile, device=device, dtype=dtype)
+        finally:
+            torch.set_num_threads(previous)
     if isinstance(vehicle, str):
         vehicle = load_vehicle(vehicle)
     sim = QuadrotorSim(vehicle, num_envs, physics_hz=physics_hz, control_hz=control_hz,
@@ -46,10 +58,12 @@ def main() -> None:
     ap.add_argument("--envs", type=int, nargs="+", default=[1024, 4096, 16384, 65536, 262144])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
     for n in args.envs:
-        sps = measure_sim_throughput(args.vehicle, n, steps=args.steps, compile=args.compile)
-        print(f"envs={n:7d} compile={args.compile} env_steps_per_s={sps:,.0f}", flush=True)
+        sps = measure_sim_throughput(args.vehicle, n, steps=args.steps, compile=args.compile, threads=args.threads)
+        print(f"envs={n:7d} compile={args.compile} threads={torch.get_num_threads() if args.threads is None else args.threads}"
+              f" env_steps_per_s={sps:,.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ DEFAULT_BATCHES = (256, 1024, 4096, 16384, 65536, 131072, 262144)
 def _time_env(task: str, num_envs: int, steps: int, warmup: int, device: str, compile_sim: bool) -> dict:
     from ssm_mbrl_ros.sim.env import make_env
 
-    overrides = ["sim.compile=true"] if compile_sim else []
-    env = make_env(task, num_envs, device=device, dtype=torch.float32, seed=0, overrides=overrides)
+    env = make_env(task, num_envs, device=device, dtype=torch.float32, seed=0, compile_physics=compile_sim)
     env.reset(seed=0)
     # Hover-ish normalised action with small noise, drawn once (action generation is not the sim's cost).
     spec = env.action_spec

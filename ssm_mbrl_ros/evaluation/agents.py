@@ -21,7 +21,7 @@ class GeometricAgent:
         from ssm_mbrl_ros.control.geometric import GeometricController
 
         self.controller = GeometricController(
-            env.vehicle, env.num_envs, device=env.sim.device, dtype=env.sim.dtype
+            env.vehicle, env.num_envs, control_dt_s=env.sim.control_dt_s, device=env.sim.device, dtype=env.sim.dtype
         )
 
     def reset(self, env_ids: torch.Tensor | None = None) -> None:
@@ -31,7 +31,8 @@ class GeometricAgent:
     def act(self, obs: torch.Tensor, env) -> torch.Tensor:
         """CTBR (N, 4) from the simulator's true state and the task reference."""
         ref = env.task.reference()
-        return self.controller.compute(env.sim.state, ref["pos"], ref["vel"], ref["acc"], ref["yaw"])
+        return self.controller.compute(env.sim.state, ref["pos"], ref["vel"], ref["acc"], ref["yaw"],
+                                       ref_jerk=ref.get("jerk"))
 
 
 class HoverThrustAgent:

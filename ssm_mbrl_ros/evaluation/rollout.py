@@ -23,6 +23,7 @@ class EvalResult:
     episode_return: np.ndarray   # (E,)
     episode_length_s: np.ndarray  # (E,) s
     pos_rmse_m: np.ndarray       # (E,) m
+    final_pos_err_m: np.ndarray  # (E,) m, distance to the reference at the episode's last step
     lap_time_s: np.ndarray       # (E,) s, nan where no lap was completed
     trajectories: list[dict] = field(default_factory=list)  # each: t_s (T,), pos (T,3), ref (T,3)
     wall_s: float = 0.0
@@ -43,6 +44,7 @@ class EvalResult:
             "crash_rate": num(self.crash.mean()),
             "pos_rmse_m": num(self.pos_rmse_m.mean()),
             "pos_rmse_m_median": num(np.median(self.pos_rmse_m)),
+            "final_pos_err_m": num(self.final_pos_err_m.mean()),
             "mean_return": num(self.episode_return.mean()),
             "mean_episode_length_s": num(self.episode_length_s.mean()),
             "lap_time_s": num(laps.mean()) if laps.size else None,
@@ -72,7 +74,8 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
     agent.reset(None)
     done_once = torch.zeros(n, dtype=torch.bool, device=obs.device)
     rows = {k: torch.zeros(n, dtype=torch.float64, device=obs.device)
-            for k in ("success", "crash", "episode_return", "episode_length_s", "pos_rmse_m", "lap_time_s")}
+            for k in ("success", "crash", "episode_return", "episode_length_s", "pos_rmse_m", "lap_time_s",
+                      "final_pos_err_m")}
     record = min(record, n)
     paths = [[] for _ in range(record)]
     refs = [[] for _ in range(record)]
@@ -102,6 +105,7 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
             rows["crash"][ids] = _flag(info, "crash", done)[ids].double()
             for key in ("episode_return", "pos_rmse_m", "lap_time_s"):
                 rows[key][ids] = _value(info, key, done)[ids]
+            rows["final_pos_err_m"][ids] = _value(info, "pos_err_m", done)[ids]
             rows["episode_length_s"][ids] = _value(info, "episode_length", done)[ids] * dt
             done_once |= new
             bar.update(int(new.sum()))
@@ -119,6 +123,7 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
         task=env.task_name, episodes=int(mask.sum()), success=r["success"][mask] > 0.5,
         crash=r["crash"][mask] > 0.5, episode_return=r["episode_return"][mask],
         episode_length_s=r["episode_length_s"][mask], pos_rmse_m=r["pos_rmse_m"][mask],
+        final_pos_err_m=r["final_pos_err_m"][mask],
         lap_time_s=r["lap_time_s"][mask], trajectories=trajectories,
         wall_s=time.perf_counter() - start, env_steps=steps,
     )

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXE = str(Path(sys.executable).with_name("ssm-mbrl"))
 
 
@@ -32,24 +34,20 @@ def test_evaluate_writes_metrics_json_and_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_racing_reports_lap_times(tmp_path):
-    out = tmp_path / "r.json"
-    res = _run("evaluate", "--task", "racing", "--episodes", "2", "--json", str(out), "--no-progress",
-               "--set", "episode_length_s=10")
-    assert res.returncode == 0, res.stderr
-    m = json.loads(out.read_text())
-    assert m["laps_completed"] >= 2 and 3.0 < m["lap_time_s"] < 15.0
+@pytest.mark.parametrize("args, expected", [
+    (["--task", "backflip"], ["figure8", "hover"]),
+    (["--controller", "magic"], ["geometric"]),
+    (["--vehicle", "jumbo"], ["agile5"]),
+    (["--set", "episode_length_s=abc"], ["episode_length_s"]),
+    (["--episodes", "0"], ["--episodes"]),
+])
+def test_bad_input_fails_with_exit_2_naming_the_problem(args, expected, capsys):
+    from ssm_mbrl_ros.cli.main import main
 
-
-def test_unknown_names_fail_with_the_valid_choices():
-    res = _run("evaluate", "--task", "backflip", "--episodes", "1")
-    assert res.returncode == 2 and "figure8" in res.stderr and "hover" in res.stderr
-    res = _run("evaluate", "--task", "hover", "--controller", "magic", "--episodes", "1")
-    assert res.returncode == 2 and "geometric" in res.stderr
-    res = _run("evaluate", "--task", "hover", "--vehicle", "jumbo", "--episodes", "1")
-    assert res.returncode == 2 and "agile5" in res.stderr
-    res = _run("evaluate", "--task", "hover", "--set", "episode_length_s=abc", "--episodes", "1")
-    assert res.returncode == 2 and "episode_length_s" in res.stderr
+    assert main(["evaluate", "--no-progress", *args]) == 2
+    err = capsys.readouterr().err
+    for word in expected:
+        assert word in err
 
 
 def test_bench_sim_writes_json(tmp_path):

@@ -16,6 +16,8 @@ INSTALL_REQUIRES = [
     "gymnasium>=1.0",
     "matplotlib>=3.7",
     "tqdm>=4.60",
+    "onnx>=1.16",
+    "onnxruntime>=1.18",
 ]
 
 # Real rclpy + message packages from PyPI for machines without a ROS 2 install.

@@ -192,3 +192,15 @@ def load_yaml_config(cls: type[T], path: str | Path, overrides=(), section: str 
         data = data[section]
     data = apply_overrides(data, list(overrides))
     return from_dict(cls, data, str(path))
+
+
+def require_positive(obj, source: str, *names: str) -> None:
+    """Raise ConfigError '<source>.<name>: must be > 0' unless each (dotted) field is finite and > 0."""
+    import math
+
+    for name in names:
+        value = obj
+        for part in name.split("."):
+            value = getattr(value, part)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{source}.{name}: must be > 0, got {value}")

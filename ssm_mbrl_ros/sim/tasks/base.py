@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from ...core.config import ConfigError, doc
+from ...core.config import ConfigError, doc, require_positive
 from ...core.spaces import ObsField
 from ..randomization import RandomizationConfig
 from ..sensors import SensorConfig
@@ -61,10 +61,7 @@ class TaskConfig:
 
     def validate(self, source: str) -> None:
         """Positive rates and lengths, a non-empty bounds box, tilt limit in (0, 180]."""
-        for name in ("episode_length_s", "control_hz", "physics_hz"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0.0):
-                raise ConfigError(f"{source}.{name}: must be > 0, got {value}")
+        require_positive(self, source, "episode_length_s", "control_hz", "physics_hz")
         ratio = self.physics_hz / self.control_hz
         if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
             raise ConfigError(f"{source}.physics_hz: must be a multiple of control_hz, got "

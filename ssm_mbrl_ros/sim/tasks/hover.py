@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...core.config import ConfigError, doc
+from ...core.config import ConfigError, doc, require_positive
 from ...core.spaces import ObsField
 from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, random_attitude, uniform_box
 
@@ -54,10 +54,7 @@ class HoverConfig(TaskConfig):
         super().validate(source)
         check_box((self.start_low_m, self.start_high_m), source, "start_low_m", "start_high_m")
         check_box((self.setpoint_low_m, self.setpoint_high_m), source, "setpoint_low_m", "setpoint_high_m")
-        if not self.success_radius_m > 0:
-            raise ConfigError(f"{source}.success_radius_m: must be > 0, got {self.success_radius_m}")
-        if not self.reward.pos_scale_m > 0:
-            raise ConfigError(f"{source}.reward.pos_scale_m: must be > 0, got {self.reward.pos_scale_m}")
+        require_positive(self, source, "success_radius_m", "reward.pos_scale_m")
 
 
 class HoverTask(Task):

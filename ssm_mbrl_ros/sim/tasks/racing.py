@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...core.config import ConfigError, doc
+from ...core.config import ConfigError, doc, require_positive
 from ...core.spaces import ObsField
 from .base import RewardConfig, Task, TaskConfig, TaskStep, norm3, random_attitude
 from .racing_track import ClosedPath, GateSet
@@ -82,9 +82,7 @@ class RacingConfig(TaskConfig):
         super().validate(source)
         if len(self.gates) < 2 or any(len(g) != 4 for g in self.gates):
             raise ConfigError(f"{source}.gates: need >= 2 gates of [x, y, z, yaw_deg], got {self.gates}")
-        for name in ("gate_width_m", "gate_height_m", "ref_speed_mps", "approach_m"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{source}.{name}: must be > 0, got {getattr(self, name)}")
+        require_positive(self, source, "gate_width_m", "gate_height_m", "ref_speed_mps", "approach_m")
         if 2 * self.drone_radius_m >= min(self.gate_width_m, self.gate_height_m):
             raise ConfigError(f"{source}.drone_radius_m: the drone ({self.drone_radius_m} m) does not fit the gate")
         if self.gate_frame_m < 0 or self.ref_ramp_s < 0 or self.success_laps < 1:

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ...core.config import ConfigError, doc
+from ...core.config import ConfigError, doc, require_positive
 from ...core.spaces import ObsField
 from .base import RewardConfig, Task, TaskConfig, TaskStep, norm3, random_attitude
 from .trajectories import CircleTrajectory, Figure8Trajectory, Trajectory
@@ -60,13 +60,10 @@ class TrackingConfig(TaskConfig):
     def validate(self, source: str) -> None:
         """Common checks plus positive sizes, speed, spacing and K >= 1."""
         super().validate(source)
-        for name in ("radius_m", "half_width_x_m", "half_width_y_m", "speed_mps", "ref_spacing_s", "success_rmse_m"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{source}.{name}: must be > 0, got {getattr(self, name)}")
+        require_positive(self, source, "radius_m", "half_width_x_m", "half_width_y_m", "speed_mps",
+                         "ref_spacing_s", "success_rmse_m", "reward.track_scale_m")
         if self.num_ref_points < 1:
             raise ConfigError(f"{source}.num_ref_points: must be >= 1, got {self.num_ref_points}")
-        if not self.reward.track_scale_m > 0:
-            raise ConfigError(f"{source}.reward.track_scale_m: must be > 0, got {self.reward.track_scale_m}")
 
     def make_trajectory(self) -> Trajectory:
         """The configured analytic trajectory."""

@@ -1,0 +1,1 @@
+"""Sequence replay and the rosbag2 (MCAP) episode store."""

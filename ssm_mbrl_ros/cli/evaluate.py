@@ -63,7 +63,11 @@ def run(args) -> int:
         print(f"wrote {write_json(args.json_path, metrics)}")
     if plot_path:
         gates = env.task.gates.corners() if hasattr(env.task, "gates") else None
-        out = plot_trajectories(plot_path, result.trajectories, env.task.reference_path(),
+        from ssm_mbrl_ros.sim.tasks.hover import HoverTask
+
+        # a hover task's "reference path" is every env's setpoint: draw each episode's own instead
+        ref_path = None if isinstance(env.task, HoverTask) else env.task.reference_path()
+        out = plot_trajectories(plot_path, result.trajectories, ref_path,
                                 f"{args.task} / {args.controller} / {args.vehicle}", gate_corners=gates, metrics=metrics)
         print(f"wrote {out}")
     env.close()

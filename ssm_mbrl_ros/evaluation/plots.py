@@ -32,7 +32,11 @@ def _equal_axes(ax, point_sets: list[np.ndarray]) -> None:
 
 def plot_trajectories(path: str | Path, trajectories: list[dict], reference_path: np.ndarray | None,
                       title: str, gate_corners: np.ndarray | None = None, metrics: dict | None = None) -> Path:
-    """Write a PNG: 3-D flown paths vs the reference (left), position error over time (right)."""
+    """Write a PNG: 3-D flown paths vs the reference (left), position error over time (right).
+
+    reference_path: the task's whole reference (a trajectory or the gates' centre line); None for
+    setpoint tasks, whose per-episode references are drawn instead (o = start, x = setpoint).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = plt.figure(figsize=(12, 5.5))
@@ -42,9 +46,12 @@ def plot_trajectories(path: str | Path, trajectories: list[dict], reference_path
         ax.plot(ref[:, 0], ref[:, 1], ref[:, 2], "k--", lw=1.2, label="reference")
     _draw_gates(ax, gate_corners)
     for i, tr in enumerate(trajectories):
-        p = tr["pos"]
-        ax.plot(p[:, 0], p[:, 1], p[:, 2], lw=1.4, label=f"episode {i}")
-        ax.scatter(*p[0], marker="o", s=15)
+        p, r = tr["pos"], tr["ref"]
+        line = ax.plot(p[:, 0], p[:, 1], p[:, 2], lw=1.4, label=f"episode {i}")[0]
+        ax.scatter(*p[0], marker="o", s=15, color=line.get_color())
+        if reference_path is None:  # setpoint tasks: this episode's own reference, ending in an x
+            ax.plot(r[:, 0], r[:, 1], r[:, 2], ls=":", lw=1.0, color=line.get_color())
+            ax.scatter(*r[-1], marker="x", s=40, color=line.get_color())
     _equal_axes(ax, [tr["pos"] for tr in trajectories] + ([np.asarray(reference_path)] if reference_path is not None else []))
     ax.set_xlabel("x east [m]")
     ax.set_ylabel("y north [m]")

@@ -1,0 +1,208 @@
+"""Episode store: episodes written as rosbag2 MCAP chunks (one bag directory per chunk).
+
+Layout of a store directory:
+    ROOT/chunk_000000/  metadata.yaml + chunk_000000_0.mcap   a complete chunk (rosbag2, `ros2 bag info` reads it)
+    ROOT/.tmp_chunk_000001.<pid>/                             a chunk being written (ignored by readers)
+A chunk is written under a temporary name and renamed into place only after the writer closed
+it (and fsync'd), so a kill -9 mid-write leaves at most one `.tmp_*` directory and never a
+half-written `chunk_*`. Chunk numbers increase, so name order is age order (FIFO eviction).
+
+Topics in a chunk (ROS conventions of DESIGN.md):
+    /odom          nav_msgs/msg/Odometry: frame_id odom (ENU), child base_link (FLU); pose = position m and
+                   attitude body->world; twist = linear velocity m/s and body rates rad/s, both in the
+                   child frame (body FLU, per nav_msgs/Odometry).
+    /cmd_ctbr      geometry_msgs/msg/TwistStamped, frame_id base_link: twist.angular = body rates FLU rad/s,
+                   twist.linear.z = mass-normalised collective thrust m/s^2, x/y zero. The command issued at
+                   the odometry sample with the same stamp.
+    /privileged    std_msgs/msg/Float32MultiArray, simulation only (layout in the episode info).
+    /episode_info  std_msgs/msg/String, one JSON per episode at its first stamp: task, vehicle, seed,
+                   control_hz, start_ns/end_ns, terminated, setpoint_m, obs/privileged layout,
+                   action spec, reward weights. The same list is in metadata custom_data
+                   `ssm_mbrl_ros.episodes`, so a chunk is self-describing on its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from ..core.frames import quat_rotate, quat_conjugate, quat_wxyz_to_xyzw
+
+TOPIC_ODOM, TOPIC_CMD, TOPIC_PRIV, TOPIC_INFO = "/odom", "/cmd_ctbr", "/privileged", "/episode_info"
+CHUNK_RE = re.compile(r"^chunk_(\d{6,})$")
+TMP_PREFIX = ".tmp_chunk_"
+EPISODE_GAP_NS = 1_000_000_000  # stamps jump by this between episodes of a chunk (a gap the reader splits at)
+_TYPESTORE = None
+
+
+def typestore():
+    """The shared ROS 2 (Humble) typestore with the standard message types."""
+    global _TYPESTORE
+    if _TYPESTORE is None:
+        _TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
+    return _TYPESTORE
+
+
+@dataclass
+class EpisodeRecord:
+    """One episode to store: per-step state (T, 17) as in sim/state.py, the CTBR issued at each step (T, 4)."""
+
+    state: np.ndarray  # (T, 17): pos m ENU, quat wxyz body->world, vel m/s world ENU, body rates FLU rad/s, rotors
+    ctbr: np.ndarray  # (T, 4): thrust m/s^2, body rates FLU rad/s, issued at step t
+    privileged: np.ndarray | None = None  # (T, P) simulation only
+    info: dict = field(default_factory=dict)  # task, vehicle, seed, control_hz, setpoint_m, terminated, ...
+
+    def __post_init__(self):
+        self.state = np.asarray(self.state, np.float64)
+        self.ctbr = np.asarray(self.ctbr, np.float64)
+        assert self.state.ndim == 2 and self.state.shape[1] >= 13, f"state must be (T, 17), got {self.state.shape}"
+        assert self.ctbr.shape == (len(self.state), 4), f"ctbr must be (T, 4), got {self.ctbr.shape}"
+        if self.privileged is not None:
+            self.privileged = np.asarray(self.privileged, np.float32)
+            assert len(self.privileged) == len(self.state), "privileged must have one row per step"
+
+
+def _stamp(T, ns: int):
+    return T["builtin_interfaces/msg/Time"](sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+class _MsgFactory:
+    """Builds and serialises the chunk messages (one place for the message layout)."""
+
+    def __init__(self):
+        self.ts = typestore()
+        T = self.ts.types
+        self.T = T
+        self.zero36 = np.zeros(36, np.float64)
+
+    def odom(self, ns, pos, q_xyzw, v_body, omega) -> bytes:
+        T = self.T
+        m = T["nav_msgs/msg/Odometry"](
+            header=T["std_msgs/msg/Header"](stamp=_stamp(T, ns), frame_id="odom"), child_frame_id="base_link",
+            pose=T["geometry_msgs/msg/PoseWithCovariance"](pose=T["geometry_msgs/msg/Pose"](
+                position=T["geometry_msgs/msg/Point"](x=pos[0], y=pos[1], z=pos[2]),
+                orientation=T["geometry_msgs/msg/Quaternion"](x=q_xyzw[0], y=q_xyzw[1], z=q_xyzw[2], w=q_xyzw[3])),
+                covariance=self.zero36),
+            twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=T["geometry_msgs/msg/Twist"](
+                linear=T["geometry_msgs/msg/Vector3"](x=v_body[0], y=v_body[1], z=v_body[2]),
+                angular=T["geometry_msgs/msg/Vector3"](x=omega[0], y=omega[1], z=omega[2])),
+                covariance=self.zero36))
+        return bytes(self.ts.serialize_cdr(m, "nav_msgs/msg/Odometry"))
+
+    def cmd(self, ns, ctbr) -> bytes:
+        T = self.T
+        m = T["geometry_msgs/msg/TwistStamped"](
+            header=T["std_msgs/msg/Header"](stamp=_stamp(T, ns), frame_id="base_link"),
+            twist=T["geometry_msgs/msg/Twist"](linear=T["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=ctbr[0]),
+                                               angular=T["geometry_msgs/msg/Vector3"](x=ctbr[1], y=ctbr[2], z=ctbr[3])))
+        return bytes(self.ts.serialize_cdr(m, "geometry_msgs/msg/TwistStamped"))
+
+    def priv(self, row) -> bytes:
+        T = self.T
+        m = T["std_msgs/msg/Float32MultiArray"](layout=T["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
+                                                data=np.asarray(row, np.float32))
+        return bytes(self.ts.serialize_cdr(m, "std_msgs/msg/Float32MultiArray"))
+
+    def string(self, text: str) -> bytes:
+        return bytes(self.ts.serialize_cdr(self.T["std_msgs/msg/String"](data=text), "std_msgs/msg/String"))
+
+
+def write_bag(path: Path, episodes: list[EpisodeRecord], start_ns: int, *, chunk_id: int | None = None) -> list[dict]:
+    """Write episodes as one rosbag2 MCAP bag at path (must not exist); returns the episode infos written."""
+    f = _MsgFactory()
+    ts = f.ts
+    infos = []
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        c_odom = w.add_connection(TOPIC_ODOM, "nav_msgs/msg/Odometry", typestore=ts)
+        c_cmd = w.add_connection(TOPIC_CMD, "geometry_msgs/msg/TwistStamped", typestore=ts)
+        c_info = w.add_connection(TOPIC_INFO, "std_msgs/msg/String", typestore=ts)
+        c_priv = None
+        if any(e.privileged is not None for e in episodes):
+            c_priv = w.add_connection(TOPIC_PRIV, "std_msgs/msg/Float32MultiArray", typestore=ts)
+        t0 = int(start_ns)
+        for k, ep in enumerate(episodes):
+            hz = float(ep.info.get("control_hz", 100.0))
+            dt_ns = int(round(1e9 / hz))
+            n = len(ep.state)
+            stamps = t0 + dt_ns * np.arange(n, dtype=np.int64)
+            info = dict(ep.info, control_hz=hz, episode=k, chunk=chunk_id, num_steps=n,
+                        start_ns=int(stamps[0]), end_ns=int(stamps[-1]))
+            infos.append(info)
+            w.write(c_info, int(stamps[0]), f.string(json.dumps(info)))
+            q = ep.state[:, 3:7]
+            v_body = quat_rotate(quat_conjugate(q), ep.state[:, 7:10])  # world ENU -> body FLU
+            q_xyzw = quat_wxyz_to_xyzw(q)
+            for i in range(n):
+                ns = int(stamps[i])
+                w.write(c_odom, ns, f.odom(ns, ep.state[i, 0:3], q_xyzw[i], v_body[i], ep.state[i, 10:13]))
+                w.write(c_cmd, ns, f.cmd(ns, ep.ctbr[i]))
+                if c_priv is not None and ep.privileged is not None:
+                    w.write(c_priv, ns, f.priv(ep.privileged[i]))
+            t0 = int(stamps[-1]) + EPISODE_GAP_NS
+        w.set_custom_data("ssm_mbrl_ros.episodes", json.dumps(infos))
+    return infos
+
+
+def list_chunks(root: str | Path) -> list[Path]:
+    """Complete chunk directories of a store, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := CHUNK_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def list_partial(root: str | Path) -> list[Path]:
+    """Leftover temporary chunk directories (a writer died mid-write)."""
+    root = Path(root)
+    return sorted(p for p in root.iterdir() if p.name.startswith(TMP_PREFIX)) if root.is_dir() else []
+
+
+class EpisodeStore:
+    """A directory of MCAP chunks; `write_chunk` adds one atomically."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def chunks(self) -> list[Path]:
+        """Complete chunks, oldest first."""
+        return list_chunks(self.root)
+
+    def _next_id(self) -> int:
+        ids = [int(CHUNK_RE.match(p.name).group(1)) for p in self.chunks()]
+        for p in list_partial(self.root):
+            m = re.match(r"^\.tmp_chunk_(\d+)", p.name)
+            if m:
+                ids.append(int(m.group(1)))
+        return max(ids, default=-1) + 1
+
+    def write_chunk(self, episodes: list[EpisodeRecord], start_ns: int | None = None) -> Path:
+        """Write episodes as the next chunk (temp dir, fsync, rename); returns the chunk directory."""
+        if not episodes:
+            raise ValueError("write_chunk: no episodes")
+        cid = self._next_id()
+        name = f"chunk_{cid:06d}"
+        tmp = self.root / f"{TMP_PREFIX}{cid:06d}.{os.getpid()}"
+        bag_tmp = tmp / name  # the bag dir is created by the writer and named like the final chunk
+        tmp.mkdir()
+        write_bag(bag_tmp, episodes, time.time_ns() if start_ns is None else start_ns, chunk_id=cid)
+        for p in bag_tmp.iterdir():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+        final = self.root / name
+        os.rename(bag_tmp, final)  # atomic on one filesystem
+        os.rmdir(tmp)
+        dfd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return final

@@ -1,0 +1,199 @@
+"""The world-model interface shared by S5WM and the RSSM baseline (DreamerV3-style explicit carry).
+
+Batch (dict of tensors, batch axis 0, time axis 1):
+    obs (B, T, D), action (B, T, A) normalised to [-1, 1], reward (B, T), cont (B, T) (0 at a
+    terminal step), is_first (B, T) bool; optional privileged (B, T, P) with priv_mask (B, T) bool
+    (all True when absent), optional prev_action (B, A) = the action before obs[:, 0] (zeros when
+    absent; only used when is_first[:, 0] is False).
+
+Time convention:
+    action[:, t] is the action taken AFTER observing obs[:, t]; reward[:, t] and cont[:, t] arrive
+    WITH obs[:, t] (they are the result of action[:, t-1]). The sequence model therefore consumes
+    (z_{t-1}, a_{t-1}) to produce h_t, from which the prior p(z_t | h_t) is predicted. Where
+    is_first[:, t] is set, z_{t-1} and a_{t-1} are zeroed and the sequence state is reset.
+
+Carry: a dict of real tensors (B, X) describing the model state after an observation (or an
+imagined step): always "h" (deterministic feature) and "z" (flattened one-hot latent, G*K), plus
+model-specific entries (S5: "ssm", the stacked S5 state). feat = [h, z]. The acting carry is
+packed into one real tensor (B, export_state_size) for ONNX export (`pack_carry`/`unpack_carry`).
+"""
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from .config import WorldModelConfig
+from .distributions import categorical_entropy, kl_balance_loss, mode_onehot, sample_onehot, symlog, unimix_logits
+from .heads import Heads, mlp
+
+
+def check_batch(batch: dict, obs_dim: int, action_dim: int) -> tuple[int, int]:
+    """Validate the batch dict's keys and shapes against the convention above; returns (B, T)."""
+    for key in ("obs", "action", "reward", "cont", "is_first"):
+        if key not in batch:
+            raise ValueError(f"world-model batch is missing {key!r}; has {sorted(batch)}")
+    obs = batch["obs"]
+    if obs.dim() != 3 or obs.shape[-1] != obs_dim:
+        raise ValueError(f"batch['obs'] must be (B, T, {obs_dim}), got {tuple(obs.shape)}")
+    bsz, T = obs.shape[:2]
+    want = {"action": (bsz, T, action_dim), "reward": (bsz, T), "cont": (bsz, T), "is_first": (bsz, T)}
+    if "privileged" in batch:
+        want["priv_mask"] = (bsz, T)
+    if "prev_action" in batch:
+        want["prev_action"] = (bsz, action_dim)
+    for key, shape in want.items():
+        if key in batch and tuple(batch[key].shape) != shape:
+            raise ValueError(f"batch[{key!r}] must be {shape}, got {tuple(batch[key].shape)}")
+    if "privileged" in batch and (batch["privileged"].dim() != 3 or batch["privileged"].shape[:2] != (bsz, T)):
+        raise ValueError(f"batch['privileged'] must be ({bsz}, {T}, P), got {tuple(batch['privileged'].shape)}")
+    return bsz, T
+
+
+class WorldModel(nn.Module, abc.ABC):
+    """Abstract world model: encoder, categorical latents, heads, losses and the carry API."""
+
+    def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0):
+        super().__init__()
+        cfg.validate()
+        self.cfg, self.obs_dim, self.action_dim, self.priv_dim = cfg, obs_dim, action_dim, priv_dim
+        self.groups, self.classes = cfg.latent_groups, cfg.latent_classes
+        self.stoch = cfg.stoch
+        self.feat_dim = cfg.deter + self.stoch
+        self.encoder = mlp(obs_dim, None, cfg.hidden, max(1, cfg.mlp_layers))
+        self.embed_dim = cfg.hidden
+        self.heads = Heads(self.feat_dim, obs_dim, priv_dim, cfg.hidden, cfg.mlp_layers, cfg.head_layers,
+                           cfg.reward_bins)
+
+    # --- carry ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def carry_sizes(self) -> dict[str, int]:
+        """Ordered {name: width} of the carry entries (the packing order)."""
+
+    @property
+    def export_state_size(self) -> int:
+        """Width S of the packed acting carry (B, S)."""
+        return sum(self.carry_sizes().values())
+
+    def initial(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """Zero carry for a batch (the state before any observation)."""
+        p = next(self.parameters())
+        return {k: p.new_zeros(batch_size, n) for k, n in self.carry_sizes().items()}
+
+    def pack_carry(self, carry: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate the carry into one real tensor (B, export_state_size)."""
+        return torch.cat([carry[k] for k in self.carry_sizes()], dim=-1)
+
+    def unpack_carry(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Inverse of pack_carry: (B, export_state_size) -> carry dict."""
+        sizes = self.carry_sizes()
+        assert flat.shape[-1] == sum(sizes.values()), f"packed carry width {flat.shape[-1]} != {sum(sizes.values())}"
+        return dict(zip(sizes, flat.split(list(sizes.values()), dim=-1)))
+
+    def feat(self, carry: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Model feature [h, z] (..., F) of a carry or of states."""
+        return torch.cat([carry["h"], carry["z"]], dim=-1)
+
+    def start_from(self, states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Flatten per-step (B, T, X) posterior states into a detached (B*T, X) imagination start carry."""
+        return {k: states[k].detach().reshape(-1, states[k].shape[-1]) for k in self.carry_sizes()}
+
+    # --- latents --------------------------------------------------------------------------------
+
+    def latent_dist(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw head output (..., G*K) -> unimix log-probabilities (..., G, K)."""
+        return unimix_logits(raw.unflatten(-1, (self.groups, self.classes)), self.cfg.unimix)
+
+    def latent_sample(self, logits: torch.Tensor, sample: bool = True) -> torch.Tensor:
+        """Straight-through one-hot sample (or mode) of logits (..., G, K), flattened to (..., G*K)."""
+        z = sample_onehot(logits) if sample else mode_onehot(logits)
+        return z.flatten(-2)
+
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        """Encoder on symlog observations: (..., D) -> (..., E)."""
+        return self.encoder(symlog(obs))
+
+    def prev_inputs(self, batch: dict, z: torch.Tensor, carry: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_{t-1}, a_{t-1}), each (B, T, X), shifted by one step and zeroed where is_first."""
+        action = batch["action"]
+        a0 = batch.get("prev_action", torch.zeros_like(action[:, 0]))
+        z_prev = torch.cat([carry["z"].unsqueeze(1), z[:, :-1]], dim=1)  # (B, T, G*K)
+        a_prev = torch.cat([a0.unsqueeze(1), action[:, :-1]], dim=1)  # (B, T, A)
+        keep = (~batch["is_first"].bool()).to(z.dtype).unsqueeze(-1)
+        return z_prev * keep, a_prev * keep
+
+    # --- the API each model implements ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def observe(self, batch: dict, carry: dict | None = None, sample: bool = True) -> tuple[dict, dict]:
+        """Posterior states over a (B, T) batch -> (states, last carry).
+
+        states holds feat (B, T, F), post/prior logits (B, T, G, K) and every carry entry per step
+        (B, T, X) so that imagination can start from each (b, t).
+        """
+
+    @abc.abstractmethod
+    def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
+                 sample: bool = True) -> tuple[dict, torch.Tensor]:
+        """One posterior step for acting: obs (B, D), prev_action (B, A), is_first (B,) -> (carry, feat (B, F))."""
+
+    @abc.abstractmethod
+    def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
+        """One prior step for imagination: action (B, A) taken in carry's state -> (carry, feat (B, F))."""
+
+    # --- training -------------------------------------------------------------------------------
+
+    def loss(self, batch: dict, carry: dict | None = None):
+        """World-model loss on a batch -> (scalar loss, metrics {name: float}, states, last carry)."""
+        states, carry = self.observe(batch, carry, sample=True)
+        parts = self.heads.losses(states["feat"], batch)
+        kl, dyn, rep = kl_balance_loss(states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
+                                       self.cfg.rep_scale, self.cfg.free_nats)
+        c = self.cfg
+        total = c.obs_scale * parts["obs"] + c.reward_scale * parts["reward"] + c.cont_scale * parts["cont"] + kl
+        loss = total.mean()
+        priv = parts.get("priv")
+        if priv is not None:
+            mask = batch.get("priv_mask")
+            mask = torch.ones_like(priv) if mask is None else mask.to(priv.dtype)
+            priv = (priv * mask).sum() / mask.sum().clamp(min=1.0)
+            loss = loss + c.priv_scale * priv
+        logs = {"loss": loss, "obs_loss": parts["obs"].mean(), "reward_loss": parts["reward"].mean(),
+                "cont_loss": parts["cont"].mean(), "dyn_kl": dyn.mean(), "rep_kl": rep.mean(),
+                "post_ent": categorical_entropy(states["post_logits"]).mean(),
+                "prior_ent": categorical_entropy(states["prior_logits"]).mean()}
+        if priv is not None:
+            logs["priv_loss"] = priv
+        values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one device sync
+        return loss, dict(zip(logs, values)), states, carry
+
+    def imagine(self, start: dict, policy, horizon: int, sample: bool = True) -> dict[str, torch.Tensor]:
+        """Roll the prior `horizon` steps from start (N, X) with action = policy(feat).
+
+        Gradients flow as usual; wrap the call in torch.no_grad() for REINFORCE-style actor updates.
+
+        Returns feat (N, H+1, F) (index 0 is the start), action (N, H, A), reward and cont (N, H)
+        predicted for the imagined steps 1..H.
+        """
+        carry, feat = start, self.feat(start)
+        feats, actions = [feat], []
+        for _ in range(horizon):
+            action = policy(feat)
+            carry, feat = self.img_step(carry, action, sample)
+            feats.append(feat)
+            actions.append(action)
+        feats_t = torch.stack(feats, 1)  # (N, H+1, F)
+        return {"feat": feats_t, "action": torch.stack(actions, 1),
+                "reward": self.heads.reward(feats_t[:, 1:]), "cont": self.heads.cont(feats_t[:, 1:])}
+
+
+def make_world_model(cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0) -> WorldModel:
+    """Build the world model named by cfg.kind ('s5' -> S5WorldModel, 'rssm' -> RSSMWorldModel)."""
+    from .rssm import RSSMWorldModel
+    from .s5wm import S5WorldModel
+
+    cfg.validate()
+    cls = {"s5": S5WorldModel, "rssm": RSSMWorldModel}[cfg.kind]
+    return cls(cfg, obs_dim, action_dim, priv_dim)

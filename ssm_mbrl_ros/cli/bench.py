@@ -6,7 +6,7 @@ import argparse
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, ...)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, replay, ...)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = bsub.add_parser(
@@ -27,7 +27,43 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(run=run_sim)
+    r = bsub.add_parser(
+        "replay", help="rosbag2 MCAP ingest (Odometry msgs/s into training arrays) and batch sampling time",
+        description=("Write synthetic episodes to the MCAP episode store, time reading them back into "
+                     "training arrays (bulk CDR decoding) against rosbags' generic reader, and time "
+                     "sampling (batch x length) sequences from the replay."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument("--msgs", type=int, default=200_000, help="Odometry messages to write and ingest")
+    r.add_argument("--batch", type=int, default=16, help="sequences per sampled batch")
+    r.add_argument("--length", type=int, default=64, help="steps per sampled sequence")
+    r.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+    r.set_defaults(run=run_replay)
     return p
+
+
+def _report(result: dict, json_path: str | None) -> int:
+    """Print a flat summary of a bench result and write its JSON."""
+    from ssm_mbrl_ros.cli.common import write_json
+
+    for key, value in result.items():
+        if not isinstance(value, (dict, list)):
+            if isinstance(value, float):
+                value = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+            print(f"{key:<28} {value}")
+    if json_path:
+        print(f"wrote {write_json(json_path, result)}")
+    return 0
+
+
+def run_replay(args) -> int:
+    """Run the replay (MCAP ingest + sampling) benchmark."""
+    from ssm_mbrl_ros.bench.replay import bench_replay
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    if args.msgs < 1000 or args.batch < 1 or args.length < 2:
+        raise ConfigError("bench replay: need --msgs >= 1000, --batch >= 1, --length >= 2")
+    return _report(bench_replay(num_msgs=args.msgs, batch=args.batch, length=args.length), args.json_path)
 
 
 def run_sim(args) -> int:

@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS = {
     "evaluate": "evaluate",
     "bench": "bench",
+    "bags": "bags",
 }
 
 

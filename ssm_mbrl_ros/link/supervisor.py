@@ -51,7 +51,7 @@ class SupervisorConfig:
     control_dt_s: float = doc("control period, s", default=0.01)
     max_state_age_s: float = doc("state older than this (now - receive time) triggers stale_state, s", default=0.05)
     max_fc_heartbeat_age_s: float = doc("flight-controller heartbeat older than this fails pre-arm / in flight, s",
-                                        default=1.5)
+                                        default=3.0)
     geofence_min_m: list | None = doc("geofence box lower corner [x, y, z] ENU m; None = not set (pre-arm fails)",
                                       default=None)
     geofence_max_m: list | None = doc("geofence box upper corner [x, y, z] ENU m", default=None)
@@ -84,7 +84,8 @@ class SupervisorConfig:
             raise ConfigError(f"{source}.max_rate_radps: need 3 positive values, got {self.max_rate_radps}")
         if (self.geofence_min_m is None) != (self.geofence_max_m is None):
             raise ConfigError(f"{source}.geofence_min_m/geofence_max_m: set both or neither")
-        if self.geofence_min_m is not None and not np.all(np.asarray(self.geofence_min_m) < np.asarray(self.geofence_max_m)):
+        if self.geofence_min_m is not None and not np.all(
+                np.asarray(self.geofence_min_m) < np.asarray(self.geofence_max_m)):
             raise ConfigError(f"{source}.geofence_min_m: must be below geofence_max_m on every axis")
         if self.surprise_steps < 1 or self.overrun_steps < 1:
             raise ConfigError(f"{source}.surprise_steps/overrun_steps: must be >= 1")

@@ -71,3 +71,16 @@ def estimate_hover_throttle(thrust_norm, acc_up_mps2, tilt_cos=None) -> float:
     y = (a[ok] + GRAVITY_MPS2) / c[ok]
     k = float(np.dot(x[ok], y) / np.dot(x[ok], x[ok]))
     return GRAVITY_MPS2 / k
+
+
+def hover_throttle_from_log(thrust_map: ThrustMap, t_s, thrust_mps2, vel_enu_mps, quat_wxyz,
+                            after_s: float = 0.0) -> float:
+    """Calibrate the hover throttle from a flight log: the thrust commands as sent (m/s^2 through
+    `thrust_map`), ENU velocities (differentiated to vertical acceleration) and attitudes."""
+    t = np.asarray(t_s, dtype=float)
+    sel = t >= t[0] + after_s
+    thrust_norm = thrust_map.to_normalized(np.asarray(thrust_mps2, dtype=float))
+    acc_up = np.gradient(np.asarray(vel_enu_mps, dtype=float)[:, 2], t)
+    q = np.asarray(quat_wxyz, dtype=float)
+    tilt_cos = 1.0 - 2.0 * (q[:, 1] ** 2 + q[:, 2] ** 2)
+    return estimate_hover_throttle(thrust_norm[sel], acc_up[sel], tilt_cos[sel])

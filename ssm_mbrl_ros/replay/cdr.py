@@ -121,3 +121,56 @@ def twist_stamped_fields(msg) -> dict:
     lin, ang = msg.twist.linear, msg.twist.angular
     return {"stamp_ns": msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec,
             "lin": [lin.x, lin.y, lin.z], "ang": [ang.x, ang.y, ang.z]}
+
+
+def _header_prefix(strings: list[str]) -> tuple[bytes, int]:
+    """CDR bytes from the encapsulation header through the header strings, and the float64 block offset.
+
+    The stamp (bytes 4:12) is left zero for the caller to fill in.
+    """
+    out = bytearray(b"\x00\x01\x00\x00" + bytes(8))
+    for s in strings:
+        while (len(out) - 4) % 4:
+            out.append(0)
+        b = s.encode() + b"\x00"
+        out += len(b).to_bytes(4, "little") + b
+    while (len(out) - 4) % 8:
+        out.append(0)
+    return bytes(out), len(out)
+
+
+def encode_stamped_f64(stamp_ns: np.ndarray, strings: list[str], f64: np.ndarray) -> np.ndarray:
+    """Serialise n messages of layout Header + strings + float64 block (n, k) in bulk: (n, L) uint8 rows."""
+    prefix, data_off = _header_prefix(strings)
+    n, k = f64.shape
+    rows = np.zeros((n, data_off + 8 * k), np.uint8)
+    rows[:, :data_off] = np.frombuffer(prefix, np.uint8)
+    stamp_ns = np.asarray(stamp_ns, np.int64)
+    stamp = np.stack([stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000], 1).astype("<u4")
+    rows[:, 4:12] = stamp.view(np.uint8).reshape(n, 8)
+    rows[:, data_off:] = np.ascontiguousarray(f64, "<f8").view(np.uint8).reshape(n, 8 * k)
+    return rows
+
+
+def encode_odometry(stamp_ns, pos, quat_xyzw, lin, ang, frame_id="odom", child_frame_id="base_link") -> np.ndarray:
+    """nav_msgs/Odometry rows (n, L) uint8 with zero covariances (twist in the child frame)."""
+    n = len(stamp_ns)
+    f = np.zeros((n, 85))
+    f[:, 0:3], f[:, 3:7], f[:, 43:46], f[:, 46:49] = pos, quat_xyzw, lin, ang
+    return encode_stamped_f64(stamp_ns, [frame_id, child_frame_id], f)
+
+
+def encode_twist_stamped(stamp_ns, lin, ang, frame_id="base_link") -> np.ndarray:
+    """geometry_msgs/TwistStamped rows (n, L) uint8."""
+    return encode_stamped_f64(stamp_ns, [frame_id], np.concatenate([lin, ang], 1))
+
+
+def encode_float32_multiarray(data: np.ndarray) -> np.ndarray:
+    """std_msgs/Float32MultiArray rows (n, 16 + 4k) uint8 with an empty layout."""
+    data = np.ascontiguousarray(data, "<f4")
+    n, k = data.shape
+    rows = np.zeros((n, 16 + 4 * k), np.uint8)
+    rows[:, 1] = 1
+    rows[:, 12:16] = np.frombuffer(np.uint32(k).tobytes(), np.uint8)
+    rows[:, 16:] = data.view(np.uint8).reshape(n, 4 * k)
+    return rows

@@ -33,7 +33,8 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ..core.frames import quat_rotate, quat_conjugate, quat_wxyz_to_xyzw
+from ..core.frames import quat_conjugate, quat_rotate, quat_wxyz_to_xyzw
+from .cdr import encode_float32_multiarray, encode_odometry, encode_twist_stamped
 
 TOPIC_ODOM, TOPIC_CMD, TOPIC_PRIV, TOPIC_INFO = "/odom", "/cmd_ctbr", "/privileged", "/episode_info"
 CHUNK_RE = re.compile(r"^chunk_(\d{6,})$")
@@ -74,7 +75,7 @@ def _stamp(T, ns: int):
 
 
 class _MsgFactory:
-    """Builds and serialises the chunk messages (one place for the message layout)."""
+    """Builds and serialises single messages with rosbags' generic serialiser (the reference for the bulk encoders)."""
 
     def __init__(self):
         self.ts = typestore()
@@ -138,13 +139,17 @@ def write_bag(path: Path, episodes: list[EpisodeRecord], start_ns: int, *, chunk
             w.write(c_info, int(stamps[0]), f.string(json.dumps(info)))
             q = ep.state[:, 3:7]
             v_body = quat_rotate(quat_conjugate(q), ep.state[:, 7:10])  # world ENU -> body FLU
-            q_xyzw = quat_wxyz_to_xyzw(q)
+            odom = encode_odometry(stamps, ep.state[:, 0:3], quat_wxyz_to_xyzw(q), v_body, ep.state[:, 10:13])
+            lin = np.zeros((n, 3))
+            lin[:, 2] = ep.ctbr[:, 0]
+            cmd = encode_twist_stamped(stamps, lin, ep.ctbr[:, 1:4])
+            priv = encode_float32_multiarray(ep.privileged) if (c_priv is not None and ep.privileged is not None) else None
             for i in range(n):
                 ns = int(stamps[i])
-                w.write(c_odom, ns, f.odom(ns, ep.state[i, 0:3], q_xyzw[i], v_body[i], ep.state[i, 10:13]))
-                w.write(c_cmd, ns, f.cmd(ns, ep.ctbr[i]))
-                if c_priv is not None and ep.privileged is not None:
-                    w.write(c_priv, ns, f.priv(ep.privileged[i]))
+                w.write(c_odom, ns, odom[i].data)
+                w.write(c_cmd, ns, cmd[i].data)
+                if priv is not None:
+                    w.write(c_priv, ns, priv[i].data)
             t0 = int(stamps[-1]) + EPISODE_GAP_NS
         w.set_custom_data("ssm_mbrl_ros.episodes", json.dumps(infos))
     return infos

@@ -1,0 +1,295 @@
+"""Companion-side MAVLink 2 link to a PX4 flight controller (pymavlink, dialect common).
+
+One background thread receives (telemetry, heartbeats, COMMAND_ACK) and sends our 1 Hz heartbeat;
+the caller's thread streams setpoints and issues commands. Commands are COMMAND_LONG with
+COMMAND_ACK matching and retries (confirmation field counts the retries). Connection URLs:
+
+    udpin:HOST:PORT     listen on HOST:PORT, reply to whoever talks (PX4 SITL sends to 14540)
+    udpout:HOST:PORT    send to HOST:PORT from an ephemeral port
+    serial:DEVICE[:BAUD]  a serial port (default 921600 baud), e.g. serial:/dev/ttyACM0:57600
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from ssm_mbrl_ros.core.config import ConfigError
+from ssm_mbrl_ros.core.frames import flu_to_frd
+from ssm_mbrl_ros.link.px4_modes import (FORCE_DISARM_MAGIC, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+                                         MAV_MODE_FLAG_SAFETY_ARMED, MODES, decode_custom_mode, mode_name)
+from ssm_mbrl_ros.link.telemetry import Telemetry
+from ssm_mbrl_ros.link.thrust_map import ThrustMap
+
+os.environ.setdefault("MAVLINK20", "1")  # before pymavlink picks its wire protocol
+from pymavlink import mavutil  # noqa: E402
+
+mavlink = None  # the common-dialect module, bound by open_connection
+
+TYPE_MASK_IGNORE_ATTITUDE = 128  # SET_ATTITUDE_TARGET: use body rates + thrust, ignore q
+TELEMETRY_MESSAGES = ("ATTITUDE_QUATERNION", "LOCAL_POSITION_NED", "HIGHRES_IMU", "SYS_STATUS", "ODOMETRY")
+
+
+class LinkError(RuntimeError):
+    """The flight controller did not answer, or refused a command."""
+
+
+def parse_url(url: str) -> tuple[str, int]:
+    """Validate a connection URL; returns (pymavlink device string, baud). Raises ConfigError."""
+    if url.startswith("udp://"):
+        url = "udpin:" + url[len("udp://"):]
+    kind, _, rest = url.partition(":")
+    if kind in ("udpin", "udpout"):
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError(f"link url {url!r}: expected {kind}:HOST:PORT with PORT in 0..65535")
+        return f"{kind}:{host}:{port}", 0
+    if kind == "serial":
+        dev, baud = rest, ""
+        if ":" in rest and rest.rsplit(":", 1)[1].isdigit():
+            dev, baud = rest.rsplit(":", 1)
+        if not dev:
+            raise ConfigError(f"link url {url!r}: expected serial:DEVICE[:BAUD]")
+        return dev, int(baud) if baud else 921600
+    raise ConfigError(f"link url {url!r}: expected udpin:HOST:PORT, udpout:HOST:PORT or serial:DEVICE[:BAUD]")
+
+
+def open_connection(url: str, source_system: int, source_component: int, signing_key: bytes | None = None):
+    """Open a pymavlink connection (MAVLink 2, common dialect); optional MAVLink 2 signing (32-byte key)."""
+    global mavlink
+    device, baud = parse_url(url)
+    kw = dict(baud=baud) if baud else {}
+    conn = mavutil.mavlink_connection(device, dialect="common", source_system=source_system,
+                                      source_component=source_component, autoreconnect=False, **kw)
+    mavlink = mavutil.mavlink
+    if signing_key is not None:
+        if len(signing_key) != 32:
+            raise ConfigError(f"signing key must be 32 bytes, got {len(signing_key)}")
+        conn.setup_signing(signing_key, sign_outgoing=True, allow_unsigned_callback=lambda *_: False)
+    return conn
+
+
+def bound_port(conn) -> int:
+    """Local UDP port of a pymavlink UDP connection (after binding port 0)."""
+    return conn.port.getsockname()[1]
+
+
+class MavLink:
+    """Offboard link: heartbeats, telemetry -> ENU/FLU state, commands with ACK/retry, CTBR setpoints."""
+
+    def __init__(self, url: str, thrust_map: ThrustMap, *, system_id: int = 245, component_id: int = 191,
+                 signing_key: bytes | None = None, clock=time.monotonic):
+        self.conn = open_connection(url, system_id, component_id, signing_key)
+        self.thrust_map = thrust_map
+        self.clock = clock
+        self.telemetry = Telemetry()
+        self.target_system = self.target_component = None
+        self.fc_heartbeat_s: float | None = None
+        self.armed = False
+        self.custom_mode = (0, 0)
+        self.rx_errors = 0  # BAD_DATA and handler exceptions
+        self.rx_counts: dict[str, int] = {}  # message type -> count, from the flight controller
+        self.last_command_sent_s: dict[int, float] = {}
+        self._setpoint_times: list[float] = []
+        self._acks: dict[int, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mavlink-cmd")
+        self._last_fc_time: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._rx_loop, name="mavlink-rx", daemon=True)
+        self._thread.start()
+
+    # ---- lifecycle ----
+    def close(self) -> None:
+        """Stop the receive thread and close the connection."""
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def mode(self) -> str:
+        """Current PX4 mode name from the last heartbeat."""
+        return mode_name(*self.custom_mode)
+
+    def wait_for_fc(self, timeout_s: float = 10.0) -> None:
+        """Block until a PX4 heartbeat arrived; raises LinkError after timeout_s."""
+        deadline = self.clock() + timeout_s
+        with self._cond:
+            while self.fc_heartbeat_s is None:
+                left = deadline - self.clock()
+                if left <= 0:
+                    raise LinkError(f"no flight-controller heartbeat within {timeout_s} s")
+                self._cond.wait(min(left, 0.05))
+
+    def wait_for_state(self, timeout_s: float = 5.0, max_age_s: float = 0.05) -> None:
+        """Block until position and attitude telemetry fresher than max_age_s; raises LinkError."""
+        deadline = self.clock() + timeout_s
+        while True:
+            stamp = self.telemetry.stamp_s
+            if stamp is not None and self.clock() - stamp <= max_age_s:
+                return
+            if self.clock() > deadline:
+                raise LinkError(f"no fresh position+attitude telemetry within {timeout_s} s")
+            time.sleep(0.005)
+
+    # ---- sending ----
+    def _send(self, msg) -> None:
+        with self._send_lock:
+            self.conn.mav.send(msg)
+
+    def send_heartbeat(self) -> None:
+        """Our heartbeat as an onboard controller."""
+        self._send(mavlink.MAVLink_heartbeat_message(mavlink.MAV_TYPE_ONBOARD_CONTROLLER,
+                                                     mavlink.MAV_AUTOPILOT_INVALID, 0, 0, mavlink.MAV_STATE_ACTIVE, 3))
+
+    def send_ctbr(self, ctbr_flu) -> None:
+        """Stream one SET_ATTITUDE_TARGET (type_mask 128): FLU rates -> FRD, thrust m/s^2 -> [0, 1]."""
+        c = np.asarray(ctbr_flu, dtype=float)
+        rates = flu_to_frd(c[1:4])
+        thrust = self.thrust_map.to_normalized(c[0])
+        now = self.clock()
+        self._send(mavlink.MAVLink_set_attitude_target_message(
+            int(now * 1000) & 0xFFFFFFFF, self.target_system or 1, self.target_component or 1,
+            TYPE_MASK_IGNORE_ATTITUDE, [1.0, 0.0, 0.0, 0.0], *map(float, rates), float(thrust)))
+        self._setpoint_times = [t for t in self._setpoint_times[-20:] if now - t < 1.0] + [now]
+
+    def setpoints_streaming(self, min_count: int = 10, window_s: float = 0.5) -> bool:
+        """True if at least min_count setpoints went out in the last window_s (PX4 needs a live stream)."""
+        now = self.clock()
+        return sum(1 for t in self._setpoint_times if now - t <= window_s) >= min_count
+
+    def _send_command(self, command: int, params, confirmation: int) -> None:
+        p = [float(x) for x in params] + [0.0] * (7 - len(params))
+        self.last_command_sent_s[command] = self.clock()
+        self._send(mavlink.MAVLink_command_long_message(self.target_system or 1, self.target_component or 1,
+                                                        command, confirmation, *p))
+
+    def command(self, command: int, params, timeout_s: float = 0.3, retries: int = 3) -> int:
+        """COMMAND_LONG with ACK matching; retries on silence; returns MAV_RESULT, raises LinkError on no ACK."""
+        return self._command(command, params, timeout_s, retries, first_sent=False)
+
+    def command_async(self, command: int, params, timeout_s: float = 0.3, retries: int = 3) -> Future:
+        """Send the command now (in the caller's thread) and wait for the ACK/retry in the background."""
+        with self._lock:
+            self._acks.pop(command, None)
+        self._send_command(command, params, 0)
+        return self._pool.submit(self._command, command, params, timeout_s, retries, True)
+
+    def _command(self, command, params, timeout_s, retries, first_sent) -> int:
+        for attempt in range(retries + 1):
+            if not (first_sent and attempt == 0):
+                with self._lock:
+                    self._acks.pop(command, None)
+                self._send_command(command, params, attempt)
+            deadline = self.clock() + timeout_s
+            with self._cond:
+                while True:
+                    ack = self._acks.get(command)
+                    if ack is not None and ack[0] != mavlink.MAV_RESULT_IN_PROGRESS:
+                        return ack[0]
+                    left = deadline - self.clock()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+        raise LinkError(f"no COMMAND_ACK for command {command} after {retries + 1} tries")
+
+    def _check(self, result: int, what: str) -> None:
+        if result != mavlink.MAV_RESULT_ACCEPTED:
+            raise LinkError(f"{what} refused by the flight controller (MAV_RESULT {result})")
+
+    def arm(self) -> None:
+        """Arm (MAV_CMD_COMPONENT_ARM_DISARM param1 = 1); raises LinkError if refused."""
+        self._check(self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, [1.0]), "arm")
+
+    def disarm(self, force: bool = False) -> None:
+        """Disarm; force=True is the kill switch (PX4 disarms even in flight)."""
+        self._check(self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, [0.0, FORCE_DISARM_MAGIC if force else 0.0]),
+                    "disarm")
+
+    def mode_params(self, name: str) -> list:
+        """MAV_CMD_DO_SET_MODE params for a PX4 mode name (POSCTL, OFFBOARD, HOLD, LAND)."""
+        if name not in MODES:
+            raise ValueError(f"unknown PX4 mode {name!r}; known: {sorted(MODES)}")
+        main, sub = MODES[name]
+        base = MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | (MAV_MODE_FLAG_SAFETY_ARMED if self.armed else 0)
+        return [float(base), float(main), float(sub)]
+
+    def set_mode(self, name: str) -> None:
+        """Switch PX4 mode (MAV_CMD_DO_SET_MODE, custom main/sub); OFFBOARD only while setpoints stream."""
+        if name == "OFFBOARD" and not self.setpoints_streaming():
+            raise LinkError("OFFBOARD requested before the setpoint stream runs; stream setpoints first")
+        self._check(self.command(mavlink.MAV_CMD_DO_SET_MODE, self.mode_params(name)), f"mode {name}")
+
+    def set_message_interval(self, name: str, rate_hz: float) -> int:
+        """MAV_CMD_SET_MESSAGE_INTERVAL for a message name; rate_hz <= 0 disables it. Returns MAV_RESULT."""
+        msg_id = getattr(mavlink, f"MAVLINK_MSG_ID_{name}")
+        interval_us = -1.0 if rate_hz <= 0 else 1e6 / rate_hz
+        return self.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, [float(msg_id), interval_us])
+
+    # ---- receiving ----
+    def _rx_loop(self) -> None:
+        next_hb = 0.0
+        while not self._stop.is_set():
+            now = self.clock()
+            if now >= next_hb:
+                self.send_heartbeat()
+                next_hb = now + 1.0
+            try:
+                msg = self.conn.recv_match(blocking=True, timeout=0.02)
+            except Exception:  # a malformed datagram must never stop the link
+                self.rx_errors += 1
+                continue
+            if msg is None:
+                continue
+            try:
+                self._handle(msg, self.clock())
+            except Exception:
+                self.rx_errors += 1
+
+    def _stale(self, kind: str, fc_time: float) -> bool:
+        """Drop reordered telemetry (older autopilot time than already seen for that message)."""
+        last = self._last_fc_time.get(kind)
+        if last is not None and fc_time < last and last - fc_time < 10.0:  # a big jump back = FC reboot
+            return True
+        self._last_fc_time[kind] = fc_time
+        return False
+
+    def _handle(self, msg, now: float) -> None:
+        kind = msg.get_type()
+        if kind == "BAD_DATA":
+            self.rx_errors += 1
+            return
+        if self.target_system is not None and msg.get_srcSystem() != self.target_system:
+            return
+        self.rx_counts[kind] = self.rx_counts.get(kind, 0) + 1
+        if kind == "HEARTBEAT":
+            if msg.autopilot == mavlink.MAV_AUTOPILOT_INVALID:
+                return
+            with self._cond:
+                self.target_system, self.target_component = msg.get_srcSystem(), msg.get_srcComponent()
+                self.fc_heartbeat_s = now
+                self.armed = bool(msg.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
+                self.custom_mode = decode_custom_mode(msg.custom_mode)
+                self._cond.notify_all()
+        elif kind == "COMMAND_ACK":
+            with self._cond:
+                self._acks[msg.command] = (msg.result, now)
+                self._cond.notify_all()
+        elif kind in TELEMETRY_MESSAGES:
+            stamp = getattr(msg, "time_boot_ms", None)
+            stamp = stamp * 1e-3 if stamp is not None else getattr(msg, "time_usec", 0) * 1e-6
+            if kind != "SYS_STATUS" and self._stale(kind, stamp):
+                return
+            self.telemetry.update(msg, now)

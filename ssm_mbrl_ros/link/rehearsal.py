@@ -1,0 +1,102 @@
+"""Rehearse an offboard flight end to end: fc-sim in a subprocess, our link, supervisor and controller.
+
+controller -> supervisor -> MAVLink (UDP loopback) -> fc-sim (QuadrotorSim) -> telemetry -> controller.
+The fc-sim runs as its own process (`python -m ssm_mbrl_ros.cli.fc_sim fc-sim ...`) so its physics
+never competes with the control loop for the Python GIL, like a real autopilot.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ssm_mbrl_ros.link.mavlink_link import MavLink, bound_port
+from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
+from ssm_mbrl_ros.link.supervisor import Supervisor, SupervisorConfig
+from ssm_mbrl_ros.link.thrust_map import ThrustMap
+
+
+def default_supervisor_config(vehicle, **overrides) -> SupervisorConfig:
+    """Supervisor limits from the vehicle (thrust, rates) with a 10 x 10 x 6 m geofence around the origin."""
+    cfg = dict(geofence_min_m=[-5.0, -5.0, -0.5], geofence_max_m=[5.0, 5.0, 6.0],
+               thrust_max_mps2=vehicle.max_collective_thrust_mps2, max_rate_radps=list(vehicle.max_rate_radps))
+    cfg.update(overrides)
+    return SupervisorConfig(**cfg)
+
+
+@contextmanager
+def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5"):
+    """Start `ssm-mbrl fc-sim` sending to 127.0.0.1:port in a subprocess; stops it (by pid) on exit."""
+    cmd = [sys.executable, "-m", "ssm_mbrl_ros.cli.fc_sim", "fc-sim", "--url", f"udpout:127.0.0.1:{port}",
+           "--vehicle", vehicle]
+    for o in overrides:
+        cmd += ["--set", o]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5.0)
+
+
+@contextmanager
+def session(vehicle_name: str = "agile5", fc_overrides=()):
+    """A link connected to a freshly started fc-sim subprocess; yields (link, vehicle, process)."""
+    from ssm_mbrl_ros.sim.vehicle import load_vehicle
+
+    vehicle = load_vehicle(vehicle_name)
+    with MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(vehicle)) as link:
+        with fc_sim_process(bound_port(link.conn), fc_overrides, vehicle_name) as proc:
+            yield link, vehicle, proc
+
+
+def summarize(log, target_pos_m, settle_s: float) -> dict:
+    """Hover RMSE, loop timing and failsafe outcome of one FlightLog as a JSON-ready dict."""
+    dts = np.asarray(log.loop_dt_s) if log.loop_dt_s else np.zeros(1)
+    return {
+        "hover_rmse_m": log.rmse_m(target_pos_m, settle_s),
+        "settle_s": settle_s,
+        "rmse_window_s": (log.t_s[-1] - log.offboard_s - settle_s) if log.offboard_s and log.t_s else None,
+        "final_pos_m": [float(x) for x in log.pos_m[-1]] if log.pos_m else None,
+        "loop_period_ms": {"mean": 1e3 * float(dts.mean()), "p99": 1e3 * float(np.quantile(dts, 0.99)),
+                           "max": 1e3 * float(dts.max())},
+        "policy_ms_mean": 1e3 * float(np.mean(log.policy_s)) if log.policy_s else None,
+        "failsafe": None if log.failsafe is None else log.failsafe.reason,
+        "errors": list(log.errors),
+    }
+
+
+def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_name: str = "agile5",
+             fc_overrides=(), supervisor_overrides: dict | None = None, settle_s: float = 3.0,
+             inject=None, controller=None, land: bool = True) -> dict:
+    """Fly `duration_s` s of offboard hover through fc-sim; returns summarize() plus the FlightLog."""
+    with session(vehicle_name, fc_overrides) as (link, vehicle, proc):
+        sup = Supervisor(default_supervisor_config(vehicle, **(supervisor_overrides or {})))
+        controller = controller or GeometricPolicy(vehicle, target_pos_m)
+        controller(np.r_[0.0, 0, 0, 1, 0, 0, 0, np.zeros(10)], 0.0)  # warm-up: first torch call is slow
+        prepare(link, sup, timeout_s=30.0)  # the subprocess imports torch first
+        log = fly(link, controller, sup, duration_s, inject=inject)
+        if land and log.failsafe is None:
+            link.set_mode("LAND")
+        final_mode = link.mode
+        proc.terminate()
+        fc_output = proc.communicate(timeout=5.0)[0] or ""
+    return {**summarize(log, target_pos_m, settle_s), "duration_s": duration_s, "final_mode": final_mode,
+            "fc_sim_output": fc_output[-2000:], "log": log}
+
+
+def wait_until(pred, timeout_s: float, poll_s: float = 0.01) -> bool:
+    """Poll pred() until true or timeout; returns the last value."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(poll_s)
+    return bool(pred())

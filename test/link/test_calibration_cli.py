@@ -1,0 +1,35 @@
+"""Hover-throttle calibration from a flight through fc-sim whose airframe differs from our assumption,
+and fc-sim CLI config errors."""
+import numpy as np
+import pytest
+
+from ssm_mbrl_ros.cli.fc_sim import main
+from ssm_mbrl_ros.link.rehearsal import rehearse
+from ssm_mbrl_ros.link.thrust_map import ThrustMap, hover_throttle_from_log
+from ssm_mbrl_ros.sim.vehicle import load_vehicle
+
+
+def test_hover_throttle_calibration_recovers_fc_sim_truth():
+    vehicle = load_vehicle("agile5")
+    assumed = ThrustMap.for_vehicle(vehicle)
+    true_h = 0.3  # the "real" airframe needs more throttle than we assume (0.218)
+    r = rehearse(duration_s=4.0, target_pos_m=(0, 0, 1.0), settle_s=2.0, fc_overrides=[f"hover_throttle={true_h}"])
+    assert r["failsafe"] is None and r["errors"] == []
+    log = r["log"]
+    sel = [i for i, c in enumerate(log.sent_ctbr) if c is not None and log.t_s[i] >= log.offboard_s + 1.5]
+    est = hover_throttle_from_log(assumed, np.asarray(log.t_s)[sel], np.asarray([log.sent_ctbr[i][0] for i in sel]),
+                                  np.asarray(log.vel_mps)[sel], np.asarray(log.quat_wxyz)[sel])
+    assert est == pytest.approx(true_h, rel=0.05)
+    assert abs(assumed.hover_throttle - true_h) / true_h > 0.2  # and it was really off before
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["fc-sim", "--set", "loss=1.5", "--duration", "0.1"], "loss"),
+    (["fc-sim", "--set", "offboard_loss_action=panic", "--duration", "0.1"], "offboard_loss_action"),
+    (["fc-sim", "--url", "tcp:1:2", "--duration", "0.1"], "link url"),
+    (["fc-sim", "--set", "rates_hz={FOO: 3}", "--duration", "0.1"], "rates_hz"),
+    (["fc-sim", "--set", "bogus=1", "--duration", "0.1"], "bogus"),
+])
+def test_fc_sim_cli_config_errors(argv, msg, capsys):
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err

@@ -9,7 +9,7 @@ from ssm_mbrl_ros.cli import main as cli_main
 from ssm_mbrl_ros.replay.store import EpisodeStore
 
 
-def test_bags_info_reports_topics_episodes_and_problems(tmp_path, monkeypatch, capsys):
+def test_bags_info_reports_topics_episodes_and_problems(tmp_path, capsys):
     store = EpisodeStore(tmp_path / "store")
     store.write_chunk([make_episode(40, seed=0), make_episode(30, seed=1)])
     bad = store.write_chunk([make_episode(40, seed=2)])

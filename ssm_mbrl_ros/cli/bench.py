@@ -6,7 +6,7 @@ import argparse
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, replay, ...)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, replay, wm, ...)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = bsub.add_parser(
@@ -39,7 +39,40 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--length", type=int, default=64, help="steps per sampled sequence")
     r.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     r.set_defaults(run=run_replay)
+    w = bsub.add_parser(
+        "wm", help="world-model update time: S5WM (parallel scan) vs RSSM (step loop) at equal sizes",
+        description=("Time one world-model update (forward, backward, Adam step) for the S5 world model "
+                     "and the DreamerV3 RSSM at equal latent sizes in the same run, plus imagination "
+                     "(horizon 15 from every posterior state) and memory saved for backward."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    w.add_argument("--preset", default="small", help="world-model size preset: tiny, small or default")
+    w.add_argument("--batch", type=int, default=16, help="sequences per batch")
+    w.add_argument("--lengths", default="64,256", help="comma-separated sequence lengths T")
+    w.add_argument("--repeats", type=int, default=5, help="timed repeats per case (fastest reported)")
+    w.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    w.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+    w.set_defaults(run=run_wm)
     return p
+
+
+def run_wm(args) -> int:
+    """Run the world-model benchmark."""
+    from ssm_mbrl_ros.bench.wm import bench_wm
+    from ssm_mbrl_ros.cli.common import resolve_device
+    from ssm_mbrl_ros.core.config import ConfigError
+    from ssm_mbrl_ros.world_models.config import wm_preset
+
+    try:
+        lengths = tuple(int(x) for x in args.lengths.split(",") if x.strip())
+    except ValueError as exc:
+        raise ConfigError(f"--lengths: expected comma-separated integers, got {args.lengths!r}") from exc
+    result = bench_wm(batch=args.batch, lengths=lengths, cfg=wm_preset(args.preset), repeats=args.repeats,
+                      device=resolve_device(args.device))
+    for t in map(str, lengths):
+        print(f"T={t:>4}  s5 {result['s5_ms'][t]:8.1f} ms   rssm {result['rssm_ms'][t]:8.1f} ms   "
+              f"speedup {result['speedup'][t]:.2f}x")
+    return _report(result, args.json_path)
 
 
 def _report(result: dict, json_path: str | None) -> int:

@@ -22,11 +22,27 @@ from __future__ import annotations
 import abc
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ssm_mbrl_ros.core.config import from_dict, to_dict
+
 from .config import WorldModelConfig
-from .distributions import categorical_entropy, kl_balance_loss, mode_onehot, sample_onehot, symlog, unimix_logits
+from .distributions import categorical_entropy, kl_balance_loss, mode_onehot, symlog, unimix_logits
 from .heads import Heads, mlp
+
+
+def sample_onehot_fast(logits: torch.Tensor) -> torch.Tensor:
+    """Same distribution and straight-through gradient as distributions.sample_onehot, by inverse CDF.
+
+    torch.multinomial measured ~35x slower on CPU for many small categoricals (16k x 16: 15.8 ms
+    vs 0.44 ms); it was 10-20% of an S5WM observe pass.
+    """
+    probs = F.softmax(logits, dim=-1)
+    k = logits.shape[-1]
+    u = torch.rand(probs.shape[:-1] + (1,), device=probs.device, dtype=probs.dtype)
+    idx = (probs.detach().cumsum(-1) < u).sum(-1).clamp(max=k - 1)  # first class whose CDF reaches u
+    return F.one_hot(idx, k).to(probs.dtype) + probs - probs.detach()
 
 
 def check_batch(batch: dict, obs_dim: int, action_dim: int) -> tuple[int, int]:
@@ -65,6 +81,11 @@ class WorldModel(nn.Module, abc.ABC):
         self.embed_dim = cfg.hidden
         self.heads = Heads(self.feat_dim, obs_dim, priv_dim, cfg.hidden, cfg.mlp_layers, cfg.head_layers,
                            cfg.reward_bins)
+
+    def arch(self) -> dict:
+        """Everything needed to rebuild this model (stored in checkpoints so loaders never guess)."""
+        return {"world_model": to_dict(self.cfg), "obs_dim": self.obs_dim, "action_dim": self.action_dim,
+                "priv_dim": self.priv_dim}
 
     # --- carry ----------------------------------------------------------------------------------
 
@@ -108,7 +129,7 @@ class WorldModel(nn.Module, abc.ABC):
 
     def latent_sample(self, logits: torch.Tensor, sample: bool = True) -> torch.Tensor:
         """Straight-through one-hot sample (or mode) of logits (..., G, K), flattened to (..., G*K)."""
-        z = sample_onehot(logits) if sample else mode_onehot(logits)
+        z = sample_onehot_fast(logits) if sample else mode_onehot(logits)
         return z.flatten(-2)
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
@@ -146,7 +167,10 @@ class WorldModel(nn.Module, abc.ABC):
     # --- training -------------------------------------------------------------------------------
 
     def loss(self, batch: dict, carry: dict | None = None):
-        """World-model loss on a batch -> (scalar loss, metrics {name: float}, states, last carry)."""
+        """World-model loss on a batch -> (scalar loss, metrics {name: float}, states, last carry).
+
+        The returned carry still holds the graph; detach it before feeding the next chunk.
+        """
         states, carry = self.observe(batch, carry, sample=True)
         parts = self.heads.losses(states["feat"], batch)
         kl, dyn, rep = kl_balance_loss(states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
@@ -187,6 +211,12 @@ class WorldModel(nn.Module, abc.ABC):
         feats_t = torch.stack(feats, 1)  # (N, H+1, F)
         return {"feat": feats_t, "action": torch.stack(actions, 1),
                 "reward": self.heads.reward(feats_t[:, 1:]), "cont": self.heads.cont(feats_t[:, 1:])}
+
+
+def world_model_from_arch(arch: dict) -> WorldModel:
+    """Rebuild an (untrained) world model from WorldModel.arch()."""
+    cfg = from_dict(WorldModelConfig, arch["world_model"], "checkpoint.world_model")
+    return make_world_model(cfg, arch["obs_dim"], arch["action_dim"], arch["priv_dim"])
 
 
 def make_world_model(cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0) -> WorldModel:

@@ -59,3 +59,17 @@ def test_bench_sim_writes_json(tmp_path):
     assert set(b["by_envs"]) == {"64", "256"}
     assert b["env_steps_per_s"] == max(b["by_envs"].values()) > 0
     assert b["physics_hz"] == 500.0 and b["control_hz"] == 100.0
+
+
+def test_bench_wm_and_replay_write_json(tmp_path, capsys):
+    from ssm_mbrl_ros.cli.main import main
+
+    wm = tmp_path / "wm.json"
+    assert main(["bench", "wm", "--preset", "tiny", "--lengths", "8,16", "--repeats", "1", "--json", str(wm)]) == 0
+    w = json.loads(wm.read_text())
+    assert set(w["s5_ms"]) == set(w["rssm_ms"]) == set(w["speedup"]) == {"8", "16"}
+    assert all(w["speedup"][t] == pytest.approx(w["rssm_ms"][t] / w["s5_ms"][t], rel=1e-6) for t in ("8", "16"))
+    rp = tmp_path / "replay.json"
+    assert main(["bench", "replay", "--msgs", "2000", "--json", str(rp)]) == 0
+    r = json.loads(rp.read_text())
+    assert r["ingest_msgs_per_s"] > 0 and r["sample_ms"] > 0 and r["odometry_msgs"] == 2000

@@ -216,3 +216,31 @@ def test_obs_step_on_packed_carry_exports_to_onnx(kind):
         ref_feat, ref_state = Step()(*args)
     np.testing.assert_allclose(feat, ref_feat.numpy(), atol=1e-5)
     np.testing.assert_allclose(state, ref_state.numpy(), atol=1e-5)
+
+
+def test_fast_onehot_sampler_matches_distribution_and_gradient():
+    from ssm_mbrl_ros.world_models.base import sample_onehot_fast
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, -1.0, 2.0], [3.0, 0.0, 0.0, -2.0]], dtype=torch.float64)
+    probs = torch.softmax(logits, -1)
+    draws = sample_onehot_fast(logits.expand(40000, 2, 4))
+    assert torch.allclose(draws, draws.round(), atol=1e-12, rtol=0)  # one-hot up to the straight-through rounding
+    torch.testing.assert_close(draws.sum(-1), torch.ones(40000, 2, dtype=draws.dtype))
+    torch.testing.assert_close(draws.mean(0), probs, atol=0.01, rtol=0)  # std of a frequency <= 0.0025
+    x = logits.clone().requires_grad_(True)
+    w = torch.randn(2, 4, dtype=torch.float64)
+    (sample_onehot_fast(x) * w).sum().backward()
+    y = logits.clone().requires_grad_(True)
+    (torch.softmax(y, -1) * w).sum().backward()
+    torch.testing.assert_close(x.grad, y.grad)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_arch_round_trip_rebuilds_same_model(kind):
+    from ssm_mbrl_ros.world_models.base import world_model_from_arch
+
+    model = _model(kind)
+    clone = world_model_from_arch(model.arch())
+    assert type(clone) is type(model) and clone.arch() == model.arch()
+    clone.load_state_dict(model.state_dict())  # same parameter names and shapes

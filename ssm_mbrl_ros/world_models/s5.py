@@ -133,8 +133,12 @@ class S5(nn.Module):
         return state
 
     def forward(self, u: torch.Tensor, state: torch.Tensor | None = None,
-                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Parallel scan over time: u (B, T, H), state (B, P), reset (B, T) bool -> (y (B, T, H), last state (B, P))."""
+                reset: torch.Tensor | None = None, return_states: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parallel scan over time: u (B, T, H), state (B, P), reset (B, T) bool -> (y (B, T, H), last state (B, P)).
+
+        return_states=True returns every step's state (B, T, P) instead of the last (imagination
+        starts from each of them).
+        """
         state = self._check(u, state, time_axis=True)
         bsz, T, _ = u.shape
         lbar_re, lbar_im, bbar_re, bbar_im = self.discretize()
@@ -153,8 +157,8 @@ class S5(nn.Module):
         # 2 Re(C x) = 2 (Re C Re x - Im C Im x); view_as_real interleaves (re, im): (B, T, P/2, 2) -> (B, T, P)
         w_out = torch.stack([self.c_re, -self.c_im], dim=-1).reshape(self.d_model, self.d_state)
         y = 2.0 * (torch.view_as_real(xs).reshape(bsz, T, self.d_state) @ w_out.t()) + u * self.d
-        last = xs[:, -1]
-        return y, torch.cat([last.real, last.imag], dim=-1)
+        kept = xs if return_states else xs[:, -1]
+        return y, torch.cat([kept.real, kept.imag], dim=-1)
 
     def step(self, u: torch.Tensor, state: torch.Tensor | None = None,
              reset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,9 +220,9 @@ class S5Block(nn.Module):
         """Zero state (batch_size, P)."""
         return self.ssm.initial_state(batch_size)
 
-    def forward(self, u, state=None, reset=None):
-        """Sequence path: u (B, T, H) -> (y (B, T, H), last state (B, P))."""
-        y, state = self.ssm(self.norm(u), state, reset)
+    def forward(self, u, state=None, reset=None, return_states: bool = False):
+        """Sequence path: u (B, T, H) -> (y (B, T, H), last state (B, P) or all states (B, T, P))."""
+        y, state = self.ssm(self.norm(u), state, reset, return_states)
         return u + self._mix(y), state
 
     def step(self, u, state=None, reset=None):
@@ -245,20 +249,21 @@ class S5Stack(nn.Module):
         """Zero state (batch_size, n_layers * P) on the parameters' device and dtype."""
         return self.layers[0].ssm.d.new_zeros(batch_size, self.state_size)
 
-    def _run(self, u, state, reset, method):
+    def _run(self, u, state, reset, method, **kwargs):
         if state is None:
             state = self.initial_state(u.shape[0]).to(u.dtype)
         if state.shape != (u.shape[0], self.state_size):
             raise ValueError(f"S5Stack state must be ({u.shape[0]}, {self.state_size}), got {tuple(state.shape)}")
         new_states = []
         for layer, s in zip(self.layers, state.split(self.d_state, dim=-1)):
-            u, s = getattr(layer, method)(u, s, reset)
+            u, s = getattr(layer, method)(u, s, reset, **kwargs)
             new_states.append(s)
         return self.out_norm(u), torch.cat(new_states, dim=-1)
 
-    def forward(self, u, state=None, reset=None):
-        """Sequence path: u (B, T, H), state (B, L*P), reset (B, T) -> (y (B, T, H), last state)."""
-        return self._run(u, state, reset, "forward")
+    def forward(self, u, state=None, reset=None, return_states: bool = False):
+        """Sequence path: u (B, T, H), state (B, L*P), reset (B, T) -> (y (B, T, H), last state (B, L*P)
+        or, with return_states, every step's state (B, T, L*P))."""
+        return self._run(u, state, reset, "forward", return_states=return_states)
 
     def step(self, u, state=None, reset=None):
         """One step: u (B, H), state (B, L*P), reset (B,) -> (y (B, H), state)."""

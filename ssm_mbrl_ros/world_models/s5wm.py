@@ -13,34 +13,12 @@ from .base import WorldModel, check_batch
 from .config import WorldModelConfig
 from .heads import mlp
 from .s5 import S5Stack
-from .scan import linear_scan
 
 
 def scan_with_states(stack: S5Stack, u: torch.Tensor, state: torch.Tensor,
                      reset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """S5Stack.forward that also returns every step's state: u (B, T, H) -> (y (B, T, H), states (B, T, L*P)).
-
-    Same maths as S5.forward (one parallel scan per layer); it keeps the whole state sequence
-    instead of the last state, because imagination starts from the state at every (b, t).
-    """
-    bsz, T, _ = u.shape
-    keep = (~reset.bool()).to(u.dtype).unsqueeze(-1)  # (B, T, 1): a_t = 0 where an episode starts
-    states = []
-    for layer, s in zip(stack.layers, state.split(stack.d_state, dim=-1)):
-        ssm = layer.ssm
-        v = layer.norm(u)
-        lbar_re, lbar_im, bbar_re, bbar_im = ssm.discretize()
-        # Rows interleaved (re, im) per mode so the product views as complex: (B, T, P) -> (B, T, P/2)
-        w_in = torch.stack([bbar_re, bbar_im], dim=1).reshape(ssm.d_state, ssm.d_model)
-        bu = torch.view_as_complex((v @ w_in.t()).reshape(bsz, T, ssm.n_modes, 2).contiguous())
-        a = torch.complex(lbar_re, lbar_im) * keep
-        x0 = torch.complex(s[:, : ssm.n_modes], s[:, ssm.n_modes:])
-        xs = linear_scan(a, bu, x0)  # (B, T, P/2) complex
-        w_out = torch.stack([ssm.c_re, -ssm.c_im], dim=-1).reshape(ssm.d_model, ssm.d_state)
-        y = 2.0 * (torch.view_as_real(xs).reshape(bsz, T, ssm.d_state) @ w_out.t()) + v * ssm.d
-        u = u + layer._mix(y)
-        states.append(torch.cat([xs.real, xs.imag], dim=-1))  # (B, T, P) = [Re x, Im x]
-    return stack.out_norm(u), torch.cat(states, dim=-1)
+    """S5Stack.forward keeping every step's state: u (B, T, H) -> (y (B, T, H), states (B, T, L*P))."""
+    return stack(u, state, reset, return_states=True)
 
 
 class S5WorldModel(WorldModel):

@@ -1,5 +1,5 @@
 """Config loading: type checks, unknown/missing fields, overrides; errors name the file and field."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 

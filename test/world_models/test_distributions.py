@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.distributions import Categorical, kl_divergence
 
 from ssm_mbrl_ros.world_models.distributions import (categorical_entropy, categorical_kl, kl_balance_loss,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...core.config import ConfigError, doc, require_positive
+from ...core.config import doc, require_positive
 from ...core.spaces import ObsField
 from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, random_attitude, uniform_box
 

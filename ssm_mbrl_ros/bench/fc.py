@@ -20,7 +20,7 @@ from ssm_mbrl_ros.link.rehearsal import default_supervisor_config, session, summ
 from ssm_mbrl_ros.link.supervisor import Supervisor
 
 
-def failsafe_injections(kill: threading.Event, at_s: float = 1.0) -> dict:
+def failsafe_injections(kill: threading.Event, at_s: float = 1.0, max_state_age_s: float = 0.05) -> dict:
     """reason -> inject(now, t_since_offboard) producing that trigger from at_s after OFFBOARD on."""
     tilted = quat_from_euler_zyx(math.radians(75.0), 0.0, 0.0)
 
@@ -32,7 +32,7 @@ def failsafe_injections(kill: threading.Event, at_s: float = 1.0) -> dict:
             kill.set()
 
     return {
-        "stale_state": after(lambda now: {"stamp_s": now - 0.06}),
+        "stale_state": after(lambda now: {"stamp_s": now - max_state_age_s - 0.01}),
         "nan_action": after(lambda now: {"ctbr": np.full(4, np.nan)}),
         "geofence": after(lambda now: {"pos_m": np.array([0.0, 0.0, 10.0])}),
         "tilt": after(lambda now: {"quat_wxyz": tilted}),
@@ -45,14 +45,17 @@ def failsafe_injections(kill: threading.Event, at_s: float = 1.0) -> dict:
 
 def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: float = 5.0,
              vehicle_name: str = "agile5", failsafes: bool = True, fc_overrides=(),
-             inject_at_s: float = 1.0, failsafe_flight_s: float = 1.6) -> dict:
+             inject_at_s: float = 1.0, failsafe_flight_s: float = 1.6,
+             supervisor_overrides: dict | None = None) -> dict:
     """Hover RMSE and loop timing over duration_s at 100 Hz, plus failsafe reaction times, as a dict."""
-    out: dict = {"fc_sim_overrides": list(fc_overrides), "vehicle": vehicle_name, "rate_hz": 100.0,
+    out: dict = {"fc_sim_overrides": list(fc_overrides), "supervisor_overrides": supervisor_overrides or {},
+                 "vehicle": vehicle_name, "rate_hz": 100.0,
                  "duration_s": duration_s, "target_pos_m": list(target_pos_m)}
     with session(vehicle_name, fc_overrides) as (link, vehicle, _proc):
         policy = GeometricPolicy(vehicle, target_pos_m)
         policy(np.r_[0.0, 0, 0, 1, 0, 0, 0, np.zeros(10)], 0.0)  # warm-up
-        sup_cfg = default_supervisor_config(vehicle, surprise_threshold=1.0, surprise_steps=5, overrun_steps=3)
+        sup_cfg = default_supervisor_config(vehicle, **{"surprise_threshold": 1.0, "surprise_steps": 5,
+                                                        "overrun_steps": 3, **(supervisor_overrides or {})})
         sup = Supervisor(sup_cfg)
         prepare(link, sup, timeout_s=30.0)
         log = fly(link, policy, sup, duration_s + 1.0)  # + about the arming time before OFFBOARD
@@ -61,10 +64,13 @@ def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: f
         if not failsafes:
             return out
         kill = threading.Event()
-        for reason, inject in failsafe_injections(kill, inject_at_s).items():
+        for reason, inject in failsafe_injections(kill, inject_at_s, sup_cfg.max_state_age_s).items():
             kill.clear()
             sup.reset()
-            log = fly(link, policy, sup, failsafe_flight_s, inject=inject, kill=kill)
+            # ends failsafe_flight_s - inject_at_s after the failsafe (a lossy link may delay OFFBOARD)
+            tail_s = failsafe_flight_s - inject_at_s
+            log = fly(link, policy, sup, failsafe_flight_s + 5.0, inject=inject, kill=kill,
+                      stop_when=lambda lg, now: lg.failsafe_sent_s is not None and now - lg.failsafe_sent_s > tail_s)
             ok = log.failsafe is not None and log.failsafe.reason == reason
             out["failsafe_reaction_ms"][reason] = (1e3 * (log.failsafe_sent_s - log.failsafe.triggered_s)
                                                    if ok else None)
@@ -83,3 +89,41 @@ def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: f
     complete = bool(vals) and len(vals) == len(out["failsafe_reaction_ms"])
     out["failsafes_within_one_period"] = complete and max(vals) <= 1e3 / out["rate_hz"]
     return out
+
+
+def add_arguments(p) -> None:
+    """Options of `ssm-mbrl bench fc` (the lead registers the subparser in cli/bench.py)."""
+    p.add_argument("--duration", type=float, default=60.0, help="offboard hover time, s")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds after OFFBOARD excluded from the RMSE")
+    p.add_argument("--target", default="0,0,1.5", help="hover position x,y,z ENU m")
+    p.add_argument("--vehicle", default="agile5", help="vehicle name")
+    p.add_argument("--no-failsafes", action="store_true", help="skip the failsafe reaction flights")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="fc-sim config override, e.g. --set wind_mps=[2,1,0] --set loss=0.2 (repeatable)")
+    p.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+
+
+def run(args) -> int:
+    """`ssm-mbrl bench fc`: print the summary, write JSON; exit 1 if a failsafe missed its period."""
+    import torch
+
+    from ssm_mbrl_ros.cli.common import write_json
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    torch.set_num_threads(1)
+    try:
+        target = tuple(float(x) for x in args.target.split(","))
+        assert len(target) == 3
+    except (ValueError, AssertionError) as exc:
+        raise ConfigError(f"--target: expected x,y,z in metres, got {args.target!r}") from exc
+    r = bench_fc(args.duration, target, args.settle, args.vehicle, not args.no_failsafes, args.overrides)
+    lp = r["loop_period_ms"]
+    print(f"hover RMSE {r['hover_rmse_m']:.4f} m over {r['rmse_window_s']:.1f} s at 100 Hz "
+          f"(loop period mean {lp['mean']:.2f} ms, p99 {lp['p99']:.2f} ms, max {lp['max']:.2f} ms)")
+    for reason, ms in r["failsafe_reaction_ms"].items():
+        ack = r["failsafe_ack_ms"].get(reason)
+        print(f"failsafe {reason:<14} command sent after {ms if ms is None else round(ms, 2)} ms, "
+              f"FC ack after {ack if ack is None else round(ack, 2)} ms")
+    if args.json_path:
+        print(f"wrote {write_json(args.json_path, r)}")
+    return 0 if (args.no_failsafes or r["failsafes_within_one_period"]) and not r["errors"] else 1

@@ -6,7 +6,7 @@ import argparse
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, replay, wm, ...)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, fc)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = bsub.add_parser(
@@ -53,6 +53,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     w.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     w.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     w.set_defaults(run=run_wm)
+    from ssm_mbrl_ros.bench import fc as bench_fc
+
+    f = bsub.add_parser(
+        "fc", help="hover + failsafe reaction times through fc-sim over MAVLink/UDP",
+        description=("Fly the geometric controller through the MAVLink link against fc-sim (real UDP on "
+                     "127.0.0.1) at 100 Hz: hover position RMSE and loop timing, then trigger every "
+                     "failsafe once and time the reaction. Exit code 1 if a failsafe misses its period."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    bench_fc.add_arguments(f)
+    f.set_defaults(run=bench_fc.run)
     return p
 
 

@@ -61,7 +61,8 @@ def run_fc_sim(args) -> int:
     torch.set_num_threads(1)
     fc = FcSim(fc_sim_config(args))
     signal.signal(signal.SIGTERM, lambda *_: fc._stop.set())  # stop cleanly and print the summary
-    print(f"fc-sim: PX4 stand-in on {fc.cfg.url} (local port {fc.port}), vehicle {fc.cfg.vehicle}", flush=True)
+    where = f"{fc.cfg.url} (local port {fc.port})" if fc.cfg.url.startswith("udpin") else fc.cfg.url
+    print(f"fc-sim: PX4 stand-in on {where}, vehicle {fc.cfg.vehicle}", flush=True)
     try:
         fc.run(args.duration)
     finally:

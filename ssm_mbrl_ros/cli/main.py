@@ -6,11 +6,13 @@ import importlib
 import sys
 
 # subcommand name -> module under ssm_mbrl_ros.cli; each module defines
-#   add_parser(subparsers) -> argparse.ArgumentParser   and   run(args) -> int
+#   add_parser(subparsers) (registering its command(s), each with set_defaults(run=...))
 SUBCOMMANDS = {
     "evaluate": "evaluate",
     "bench": "bench",
     "bags": "bags",
+    "fc-sim": "fc_sim",
+    "fly-sim": "fc_sim",
 }
 
 
@@ -26,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the package version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
+    for module in dict.fromkeys(SUBCOMMANDS.values()):  # a module may register several commands
         importlib.import_module(f"ssm_mbrl_ros.cli.{module}").add_parser(sub)
     return parser
 

@@ -7,7 +7,9 @@ that stream for longer than offboard_loss_timeout_s (PX4's COM_OF_LOSS_T) switch
 (COM_OBL_RC_ACT-like); HOLD and LAND are flown by an internal geometric position controller, LAND
 disarms on touchdown. Telemetry at configurable rates, changed with MAV_CMD_SET_MESSAGE_INTERVAL.
 Thrust arrives normalised [0, 1] and goes back to m/s^2 through the thrust map inverse; FRD rates
-become FLU. The socket can drop packets (both ways) and delay them by latency + uniform jitter.
+become FLU. The socket can drop packets (both ways) and delay them by latency + uniform jitter;
+telemetry can carry Gaussian noise and the drone a constant wind. Runs in real time only (the
+physics steps on the wall clock; there is no lockstep mode yet).
 """
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ class FcSimConfig:
     seed: int = doc("random seed for loss and jitter", default=0)
     system_id: int = doc("MAVLink system id of the autopilot", default=1)
     signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits (32 bytes); empty = no signing", default="")
+    pos_noise_m: float = doc("Gaussian noise std on reported positions (estimator error), m", default=0.0)
+    vel_noise_mps: float = doc("Gaussian noise std on reported velocities, m/s", default=0.0)
     wind_mps: list = doc("constant wind ENU m/s acting on the simulated drone", default_factory=lambda: [0.0, 0.0, 0.0])
 
     def validate(self, source: str = "fc_sim") -> None:
@@ -66,6 +70,8 @@ class FcSimConfig:
         if self.offboard_loss_action not in ("hold", "land"):
             raise ConfigError(f"{source}.offboard_loss_action: expected hold or land, "
                               f"got {self.offboard_loss_action!r}")
+        if self.pos_noise_m < 0 or self.vel_noise_mps < 0:
+            raise ConfigError(f"{source}.pos_noise_m/vel_noise_mps: must be >= 0")
         if not 0 <= self.loss < 1 or self.latency_s < 0 or self.jitter_s < 0:
             raise ConfigError(f"{source}.loss/latency_s/jitter_s: need 0 <= loss < 1 and non-negative delays")
         if not 0 <= self.hover_throttle < 1:
@@ -132,6 +138,7 @@ class FcSim:
         self._wind = torch.tensor([config.wind_mps], dtype=torch.float64)
         self.mav = ml.mavlink
         self.rng = random.Random(config.seed)
+        self.noise_rng = np.random.default_rng(config.seed)
         self.stats = FcSimStats()
         self.armed = False
         self.mode = "POSCTL"
@@ -269,6 +276,8 @@ class FcSim:
                 return
             self.setpoint = _Setpoint(np.asarray(rates, float), float(msg.thrust), now)
             self.stats.setpoints += 1
+        elif kind == "STATUSTEXT" and len(self.stats.events) < 1000:
+            self.stats.events.append((round(now, 3), "companion: " + str(msg.text)[:50]))
         elif kind == "COMMAND_LONG":
             if msg.target_system not in (0, self.cfg.system_id):
                 return
@@ -285,7 +294,8 @@ class FcSim:
                 if not self.armed:
                     self.armed = True
                     self.ctrl.reset()
-                    self._set_mode(self.mode, now)  # latch the hold position
+                    # arming after an auto-land starts in position control; any mode re-latches its hold point
+                    self._set_mode("POSCTL" if self.mode == "LAND" else self.mode, now)
                     self._event("armed")
                 return self._ack(c, m.MAV_RESULT_ACCEPTED)
             landed = self.state()[2] < 0.05
@@ -362,7 +372,8 @@ class FcSim:
     def _message(self, name: str, now: float):
         m, s = self.mav, self.state()
         ms, us = int(now * 1e3), int(now * 1e6)
-        pos, vel = enu_to_ned(s[0:3]), enu_to_ned(s[7:10])
+        pos = enu_to_ned(s[0:3]) + self.noise_rng.normal(0.0, self.cfg.pos_noise_m, 3) * (self.cfg.pos_noise_m > 0)
+        vel = enu_to_ned(s[7:10]) + self.noise_rng.normal(0.0, self.cfg.vel_noise_mps, 3) * (self.cfg.vel_noise_mps > 0)
         q = attitude_enu_flu_to_ned_frd(s[3:7])
         w = flu_to_frd(s[10:13])
         if name == "HEARTBEAT":

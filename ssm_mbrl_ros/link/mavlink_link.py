@@ -10,6 +10,7 @@ COMMAND_ACK matching and retries (confirmation field counts the retries). Connec
 """
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -118,6 +119,16 @@ class MavLink:
     def __exit__(self, *exc):
         self.close()
 
+    def snapshot(self) -> Telemetry:
+        """A consistent copy of the latest telemetry (the receive thread keeps updating the original)."""
+        with self._lock:
+            return copy.copy(self.telemetry)
+
+    def send_statustext(self, text: str, severity: int | None = None) -> None:
+        """STATUSTEXT (up to 50 characters) to the FC / ground station log."""
+        sev = mavlink.MAV_SEVERITY_WARNING if severity is None else severity
+        self._send(mavlink.MAVLink_statustext_message(sev, text.encode()[:50]))
+
     @property
     def mode(self) -> str:
         """Current PX4 mode name from the last heartbeat."""
@@ -176,11 +187,11 @@ class MavLink:
         self._send(mavlink.MAVLink_command_long_message(self.target_system or 1, self.target_component or 1,
                                                         command, confirmation, *p))
 
-    def command(self, command: int, params, timeout_s: float = 0.3, retries: int = 3) -> int:
+    def command(self, command: int, params, timeout_s: float = 0.3, retries: int = 5) -> int:
         """COMMAND_LONG with ACK matching; retries on silence; returns MAV_RESULT, raises LinkError on no ACK."""
         return self._command(command, params, timeout_s, retries, first_sent=False)
 
-    def command_async(self, command: int, params, timeout_s: float = 0.3, retries: int = 3) -> Future:
+    def command_async(self, command: int, params, timeout_s: float = 0.3, retries: int = 5) -> Future:
         """Send the command now (in the caller's thread) and wait for the ACK/retry in the background."""
         with self._lock:
             self._acks.pop(command, None)
@@ -292,4 +303,5 @@ class MavLink:
             stamp = stamp * 1e-3 if stamp is not None else getattr(msg, "time_usec", 0) * 1e-6
             if kind != "SYS_STATUS" and self._stale(kind, stamp):
                 return
-            self.telemetry.update(msg, now)
+            with self._lock:
+                self.telemetry.update(msg, now)

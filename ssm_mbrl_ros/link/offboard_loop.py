@@ -9,6 +9,7 @@ and switches to OFFBOARD once the stream runs. A supervisor failsafe sends the P
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,25 +19,46 @@ import numpy as np
 from ssm_mbrl_ros.link.mavlink_link import LinkError, MavLink, mavutil
 from ssm_mbrl_ros.link.supervisor import Action, Decision, StateSample, Supervisor
 
+logger = logging.getLogger(__name__)
 TELEMETRY_RATES_HZ = {"ATTITUDE_QUATERNION": 100.0, "LOCAL_POSITION_NED": 100.0, "HIGHRES_IMU": 50.0,
                       "SYS_STATUS": 2.0}
 
 
 class GeometricPolicy:
-    """The geometric controller as a `state17 -> ctbr` callable holding a fixed position (ENU m, yaw 0)."""
+    """The geometric controller as a `state17 -> ctbr` callable holding a fixed position (ENU m, yaw 0).
 
-    def __init__(self, vehicle, target_pos_m, control_dt_s: float = 0.01):
+    Over a MAVLink link the attitude loop closes through the link's delay (tens of ms, more with
+    jitter), so by default it uses softer gains than the simulator yardstick (LINK_GAINS) and a
+    "carrot" reference: at most carrot_m ahead of the vehicle toward the target, which bounds the
+    take-off and approach accelerations instead of launching at full thrust.
+    """
+
+    def __init__(self, vehicle, target_pos_m, control_dt_s: float = 0.01, gains=None, carrot_m: float = 1.0):
         import torch
 
         from ssm_mbrl_ros.control.geometric import GeometricController
 
         self._torch = torch
-        self.ctrl = GeometricController(vehicle, 1, control_dt_s=control_dt_s, dtype=torch.float64)
-        self.target = torch.tensor([list(target_pos_m)], dtype=torch.float64)
+        self.ctrl = GeometricController(vehicle, 1, gains or link_gains(), control_dt_s=control_dt_s,
+                                        dtype=torch.float64)
+        self.target = np.asarray(target_pos_m, dtype=float)
+        self.carrot_m = carrot_m
 
     def __call__(self, state17: np.ndarray, t_s: float) -> np.ndarray:
-        s = self._torch.as_tensor(np.asarray(state17, float)[None])
-        return self.ctrl.compute(s, self.target)[0].numpy()
+        state17 = np.asarray(state17, float)
+        err = self.target - state17[0:3]
+        dist = float(np.linalg.norm(err))
+        ref = self.target if dist <= self.carrot_m else state17[0:3] + err * (self.carrot_m / dist)
+        s = self._torch.as_tensor(state17[None])
+        return self.ctrl.compute(s, self._torch.as_tensor(ref[None]))[0].numpy()
+
+
+def link_gains():
+    """Geometric gains for flying through a link with up to ~100 ms round-trip delay (softer attitude loop)."""
+    from ssm_mbrl_ros.control.geometric import GeometricGains
+
+    return GeometricGains(kp_pos=(5.0, 5.0, 6.0), kv_pos=(4.0, 4.0, 4.5), ki_pos=(1.5, 1.5, 2.0),
+                          k_att=(6.0, 6.0, 3.0))
 
 
 @dataclass
@@ -75,7 +97,10 @@ def prepare(link: MavLink, supervisor: Supervisor, model_validated: bool = True,
     for name, hz in TELEMETRY_RATES_HZ.items():
         link.set_message_interval(name, hz)
     link.wait_for_state(timeout_s, supervisor.cfg.max_state_age_s)
-    tel = link.telemetry
+    deadline = link.clock() + timeout_s
+    while link.snapshot().battery_fraction is None and link.clock() < deadline:  # SYS_STATUS is slow (1-2 Hz)
+        time.sleep(0.01)
+    tel = link.snapshot()
     now = link.clock()
     sample = StateSample(tel.pos_m, tel.quat_wxyz, tel.stamp_s)
     result = supervisor.prearm(now, sample, link.fc_heartbeat_s, model_validated, tel.battery_fraction)
@@ -84,30 +109,42 @@ def prepare(link: MavLink, supervisor: Supervisor, model_validated: bool = True,
 
 
 def send_failsafe(link: MavLink, decision: Decision):
-    """Command PX4 into the failsafe's mode now (first send in this thread); returns the ACK future."""
+    """Command PX4 into the failsafe's mode now (first send in this thread), then log the reason
+    (logger + STATUSTEXT to the FC/ground station); returns the ACK future."""
     m = mavutil.mavlink
     if decision.action is Action.KILL:
-        return link.command_async(m.MAV_CMD_COMPONENT_ARM_DISARM, [0.0, 21196.0])
-    return link.command_async(m.MAV_CMD_DO_SET_MODE, link.mode_params(decision.action.name))
+        fut = link.command_async(m.MAV_CMD_COMPONENT_ARM_DISARM, [0.0, 21196.0])
+    else:
+        fut = link.command_async(m.MAV_CMD_DO_SET_MODE, link.mode_params(decision.action.name))
+    text = f"failsafe {decision.reason}: {decision.action.name}"
+    logger.warning(text)
+    link.send_statustext(text, m.MAV_SEVERITY_CRITICAL)
+    return fut
 
 
 def fly(link: MavLink, controller, supervisor: Supervisor, duration_s: float, rate_hz: float = 100.0,
-        inject=None, kill=None, arm_after_s: float = 0.2) -> FlightLog:
+        inject=None, kill=None, arm_after_s: float = 0.2, stop_when=None) -> FlightLog:
     """Run the offboard loop for duration_s at rate_hz and return the FlightLog.
 
     inject(now_s, t_since_offboard_s) may return a dict overriding this step's inputs to the
     supervisor (keys: stamp_s, pos_m, quat_wxyz, ctbr, policy_s, surprise, battery_fraction), for
-    failsafe tests; kill is an optional threading.Event acting as the operator kill switch.
+    failsafe tests; kill is an optional threading.Event acting as the operator kill switch;
+    stop_when(log, now_s) -> bool may end the flight early.
     """
     log = FlightLog()
     dt = 1.0 / rate_hz
+    done = threading.Event()
 
     def handshake():
         try:
             time.sleep(arm_after_s)
             while not link.setpoints_streaming():
+                if done.is_set() or supervisor.failsafe is not None:
+                    return
                 time.sleep(dt)
             link.arm()
+            if supervisor.failsafe is not None:  # never enter OFFBOARD after a failsafe
+                return
             link.set_mode("OFFBOARD")
             log.offboard_s = link.clock()
         except Exception as exc:  # reported in the log; the loop keeps the supervisor in charge
@@ -126,13 +163,15 @@ def fly(link: MavLink, controller, supervisor: Supervisor, duration_s: float, ra
     helper = threading.Thread(target=handshake, name="offboard-handshake", daemon=True)
     helper.start()
     start = link.clock()
-    next_t, last_t = start, None
+    next_t, last_t, resent_s = start, None, start
     while link.clock() - start < duration_s:
         now = link.clock()
+        if stop_when is not None and stop_when(log, now):
+            break
         if last_t is not None:
             log.loop_dt_s.append(now - last_t)
         last_t = now
-        tel = link.telemetry
+        tel = link.snapshot()
         state17 = tel.state17()
         t0 = time.perf_counter()
         ctbr = np.asarray(controller(state17, now), dtype=float)
@@ -140,21 +179,26 @@ def fly(link: MavLink, controller, supervisor: Supervisor, duration_s: float, ra
                  policy_s=time.perf_counter() - t0, surprise=None, battery_fraction=tel.battery_fraction)
         if inject is not None and log.offboard_s is not None:
             x.update(inject(now, now - log.offboard_s) or {})
-        if kill is not None and kill.is_set() and supervisor.failsafe is None:
-            supervisor.kill(now)
+        if kill is not None and kill.is_set() and (supervisor.failsafe is None
+                                                   or supervisor.failsafe.action is not Action.KILL):
+            supervisor.kill(now)  # the operator kill also overrides an earlier HOLD/LAND
         sample = None if x["stamp_s"] is None else StateSample(x["pos_m"], x["quat_wxyz"], x["stamp_s"])
         d = supervisor.step(now, sample, x["ctbr"], x["policy_s"], x["surprise"], link.fc_heartbeat_s,
                             x["battery_fraction"])
         log.sent_ctbr.append(d.ctbr)
         if d.action is Action.STREAM:
             link.send_ctbr(d.ctbr)
-        elif log.failsafe is None:
+        elif log.failsafe is None or d.action is not log.failsafe.action:
             log.failsafe = d
             fut = send_failsafe(link, d)
             log.failsafe_sent_s = max(link.last_command_sent_s.values())  # stamped just before the bytes left
             fut.add_done_callback(acked)
         elif log.failsafe_mode_s is None and _fc_in(link, d.action):
             log.failsafe_mode_s = link.clock()
+        elif (link.mode == "OFFBOARD" and log.failsafe_ack_s is not None and now - resent_s > 0.5
+              and link.fc_heartbeat_s > log.failsafe_ack_s + 0.1):
+            send_failsafe(link, d)  # the FC still (or again) reports OFFBOARD after acking: a late switch raced us
+            resent_s = now
         log.t_s.append(now)
         log.pos_m.append(state17[0:3].copy())
         log.vel_mps.append(state17[7:10].copy())
@@ -167,6 +211,7 @@ def fly(link: MavLink, controller, supervisor: Supervisor, duration_s: float, ra
             time.sleep(sleep)
         else:
             next_t = link.clock()  # overran: do not burst to catch up
+    done.set()
     helper.join(1.0)
     return log
 

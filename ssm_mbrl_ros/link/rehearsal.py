@@ -85,6 +85,7 @@ def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_nam
         log = fly(link, controller, sup, duration_s, inject=inject)
         if land and log.failsafe is None:
             link.set_mode("LAND")
+            wait_until(lambda: link.mode == "LAND", 1.5)  # PX4 heartbeats come at 1 Hz
         final_mode = link.mode
         proc.terminate()
         fc_output = proc.communicate(timeout=5.0)[0] or ""

@@ -33,3 +33,15 @@ def test_hover_throttle_calibration_recovers_fc_sim_truth():
 def test_fc_sim_cli_config_errors(argv, msg, capsys):
     assert main(argv) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_fly_sim_cli_end_to_end(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "fly.json"
+    assert main(["fly-sim", "--duration", "3", "--settle", "2", "--target", "0,0,1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "hover RMSE" in text and "mode POSCTL -> OFFBOARD" in text
+    r = json.loads(out.read_text())
+    assert r["hover_rmse_m"] < 0.1 and r["final_mode"] == "LAND" and r["failsafe"] is None
+    assert main(["fly-sim", "--target", "1,2"]) == 2

@@ -104,7 +104,7 @@ def test_stream_loss_triggers_fc_failsafe(action):
         assert wait_until(lambda: link.mode == action.upper(), 3.0)
         t_event = next(t for t, text in fc.stats.events if text.startswith("offboard lost"))
         # acts after COM_OF_LOSS_T (0.5 s) and within one 10 ms sim period of it (plus scheduling slack)
-        assert 0.5 <= t_event - last <= 0.5 + 0.01 + 0.02, t_event - last
+        assert 0.5 <= t_event - last <= 0.5 + 0.01 + 0.04, t_event - last  # 40 ms slack: loaded 2-core CI
         if action == "hold":
             time.sleep(1.0)
             assert link.armed and link.mode == "HOLD"
@@ -222,3 +222,16 @@ def test_garbage_on_both_sockets_crashes_neither(link_fc):
     link.arm()
     link.wait_for_state(2.0, max_age_s=0.1)
     assert wait_until(lambda: link.armed, 2.0)
+
+
+def test_fc_sim_listening_and_link_sending_also_works():
+    fc = FcSim(FcSimConfig(url="udpin:127.0.0.1:0")).start()
+    link = MavLink(f"udpout:127.0.0.1:{fc.port}", TMAP)
+    try:
+        link.wait_for_fc(5.0)  # our heartbeat tells the FC where we are
+        link.wait_for_state(5.0, max_age_s=0.1)
+        link.arm()
+        assert wait_until(lambda: link.armed, 2.0)
+    finally:
+        link.close()
+        fc.stop()

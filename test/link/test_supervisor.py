@@ -39,7 +39,7 @@ def test_prearm_all_ok():
     ("stale_state", dict(state=st(0.9)), "state"),
     ("nan_state", dict(state=st(1.0, pos=(np.nan, 0, 1))), "state"),
     ("no_heartbeat", dict(hb=None), "fc_heartbeat"),
-    ("old_heartbeat", dict(hb=-1.0), "fc_heartbeat"),
+    ("old_heartbeat", dict(hb=-2.5), "fc_heartbeat"),
     ("model", dict(model=False), "model"),
     ("battery_low", dict(batt=0.1), "battery"),
     ("battery_unknown", dict(batt=None), "battery"),
@@ -83,7 +83,7 @@ def _trigger_at(sup, k, bad_step):
     ("geofence", lambda s, t: s.step(t, st(t, pos=(-5.1, 0, 1)), HOVER), Action.HOLD),
     ("tilt", lambda s, t: s.step(t, st(t, quat=quat_from_euler_zyx(math.radians(61), 0, 0)), HOVER), Action.HOLD),
     ("battery", lambda s, t: s.step(t, st(t), HOVER, battery_fraction=0.1), Action.LAND),
-    ("fc_heartbeat", lambda s, t: s.step(t, st(t), HOVER, fc_heartbeat_s=t - 2.0), Action.LAND),
+    ("fc_heartbeat", lambda s, t: s.step(t, st(t), HOVER, fc_heartbeat_s=t - 3.01), Action.LAND),
 ])
 def test_guard_acts_in_the_step_it_is_seen(reason, bad, expected):
     sup = make()

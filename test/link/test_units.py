@@ -118,3 +118,16 @@ def test_telemetry_odometry_body_velocity_and_rejects_nan():
         assert not tel.update(m.MAVLink_attitude_quaternion_message(1, 0, 0, 0, 0, 0, 0, 0, [0] * 4), 2.0)
     finally:
         conn.close()
+
+
+def test_shipped_link_configs_load():
+    from pathlib import Path
+
+    from ssm_mbrl_ros.core.config import load_yaml_config
+    from ssm_mbrl_ros.link.fc_sim import FcSimConfig
+    from ssm_mbrl_ros.link.supervisor import SupervisorConfig
+
+    root = Path(__file__).resolve().parents[2] / "config" / "link"
+    assert load_yaml_config(FcSimConfig, root / "fc_sim.yaml") == FcSimConfig()
+    sup = load_yaml_config(SupervisorConfig, root / "supervisor.yaml")
+    assert sup.geofence_min_m == [-5.0, -5.0, -0.5] and sup.max_state_age_s == 0.05

@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.60",
     "onnx>=1.16",
     "onnxruntime>=1.18",
+    "pymavlink>=2.4",
+    "rosbags>=0.10",
 ]
 
 # Real rclpy + message packages from PyPI for machines without a ROS 2 install.

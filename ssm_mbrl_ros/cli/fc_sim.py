@@ -110,15 +110,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fc_sim")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    from ssm_mbrl_ros.core.config import ConfigError
+    from ssm_mbrl_ros.cli.main import dispatch
 
-    try:
-        return int(args.run(args) or 0)
-    except ConfigError as exc:
-        print(f"{args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return dispatch(args, args.command)
 
 
 if __name__ == "__main__":

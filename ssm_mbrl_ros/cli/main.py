@@ -45,15 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    return dispatch(args, f"ssm-mbrl {args.command}")
+
+
+def dispatch(args, prog: str) -> int:
+    """Run a parsed subcommand; config errors print `PROG: error: ...` and exit 2, Ctrl-C exits 130."""
     from ssm_mbrl_ros.core.config import ConfigError
 
     try:
         return int(args.run(args) or 0)
     except ConfigError as exc:
-        print(f"ssm-mbrl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ssm-mbrl {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

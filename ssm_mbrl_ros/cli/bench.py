@@ -6,7 +6,7 @@ import argparse
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, fc)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = bsub.add_parser(
@@ -53,6 +53,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     w.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     w.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     w.set_defaults(run=run_wm)
+    pol = bsub.add_parser(
+        "policy", help="ONNX policy step latency at batch 1 (one thread) and throughput at a large batch",
+        description=("Load an exported policy (.onnx + sidecar JSON) through the torch-free runtime and "
+                     "time --steps single steps at batch 1 on one thread (p50/p99/max in us), then "
+                     "steps/s at --batch-big."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pol.add_argument("--policy", required=True, help="path to the exported .onnx (sidecar JSON beside it)")
+    pol.add_argument("--steps", type=int, default=10000, help="timed batch-1 steps")
+    pol.add_argument("--batch-big", type=int, default=4096, help="batch size of the throughput measurement")
+    pol.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+    pol.set_defaults(run=run_policy)
     from ssm_mbrl_ros.bench import fc as bench_fc
 
     f = bsub.add_parser(
@@ -65,6 +77,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
     bench_fc.add_arguments(f)
     f.set_defaults(run=bench_fc.run)
     return p
+
+
+def run_policy(args) -> int:
+    """Run the policy latency benchmark."""
+    from ssm_mbrl_ros.bench.policy import bench_policy
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    if args.steps < 100 or args.batch_big < 1:
+        raise ConfigError("bench policy: need --steps >= 100 and --batch-big >= 1")
+    try:
+        result = bench_policy(args.policy, steps=args.steps, batch_big=args.batch_big)
+    except (OSError, ValueError) as exc:  # missing file, bad sidecar, checksum or graph mismatch
+        raise ConfigError(str(exc)) from exc
+    lat = result["latency_us"]
+    print(f"batch 1: p50 {lat['p50']:.1f} us, p99 {lat['p99']:.1f} us, max {lat['max']:.1f} us")
+    return _report(result, args.json_path)
 
 
 def run_wm(args) -> int:

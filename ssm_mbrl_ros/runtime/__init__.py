@@ -1,0 +1,1 @@
+"""Torch-free ONNX policy runtime (numpy + onnxruntime only): sidecar JSON and OnnxPolicy."""

@@ -8,12 +8,17 @@ from ssm_mbrl_ros.link.rehearsal import rehearse
 from ssm_mbrl_ros.link.thrust_map import ThrustMap, hover_throttle_from_log
 from ssm_mbrl_ros.sim.vehicle import load_vehicle
 
+# Flights here test calibration and the CLI, not staleness (test_stale_e2e does, at 50 ms): a shared
+# 2-core CI machine running fc-sim beside pytest can stall telemetry past 50 ms now and then.
+CI_TOLERANT = {"max_state_age_s": 0.2}
+
 
 def test_hover_throttle_calibration_recovers_fc_sim_truth():
     vehicle = load_vehicle("agile5")
     assumed = ThrustMap.for_vehicle(vehicle)
     true_h = 0.3  # the "real" airframe needs more throttle than we assume (0.218)
-    r = rehearse(duration_s=4.0, target_pos_m=(0, 0, 1.0), settle_s=2.0, fc_overrides=[f"hover_throttle={true_h}"])
+    r = rehearse(duration_s=4.0, target_pos_m=(0, 0, 1.0), settle_s=2.0, fc_overrides=[f"hover_throttle={true_h}"],
+                 supervisor_overrides=CI_TOLERANT)
     assert r["failsafe"] is None and r["errors"] == []
     log = r["log"]
     sel = [i for i, c in enumerate(log.sent_ctbr) if c is not None and log.t_s[i] >= log.offboard_s + 1.5]
@@ -39,7 +44,8 @@ def test_fly_sim_cli_end_to_end(tmp_path, capsys):
     import json
 
     out = tmp_path / "fly.json"
-    assert main(["fly-sim", "--duration", "3", "--settle", "2", "--target", "0,0,1", "--json", str(out)]) == 0
+    assert main(["fly-sim", "--duration", "3", "--settle", "2", "--target", "0,0,1", "--json", str(out),
+                 "--max-state-age", str(CI_TOLERANT["max_state_age_s"])]) == 0
     text = capsys.readouterr().out
     assert "hover RMSE" in text and "mode POSCTL -> OFFBOARD" in text
     r = json.loads(out.read_text())

@@ -4,7 +4,9 @@ from ssm_mbrl_ros.link.rehearsal import rehearse
 
 
 def test_offboard_hover_through_fc_sim():
-    r = rehearse(duration_s=5.0, target_pos_m=(0.5, -0.5, 1.5), settle_s=3.0)
+    # 0.2 s stale limit: this test is about the handshake and hover; test_stale_e2e covers 50 ms staleness
+    r = rehearse(duration_s=5.0, target_pos_m=(0.5, -0.5, 1.5), settle_s=3.0,
+                 supervisor_overrides={"max_state_age_s": 0.2})
     log = r["log"]
     assert r["errors"] == [] and r["failsafe"] is None
     assert log.offboard_s is not None

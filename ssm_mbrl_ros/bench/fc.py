@@ -91,18 +91,6 @@ def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: f
     return out
 
 
-def add_arguments(p) -> None:
-    """Options of `ssm-mbrl bench fc` (the lead registers the subparser in cli/bench.py)."""
-    p.add_argument("--duration", type=float, default=60.0, help="offboard hover time, s")
-    p.add_argument("--settle", type=float, default=5.0, help="seconds after OFFBOARD excluded from the RMSE")
-    p.add_argument("--target", default="0,0,1.5", help="hover position x,y,z ENU m")
-    p.add_argument("--vehicle", default="agile5", help="vehicle name")
-    p.add_argument("--no-failsafes", action="store_true", help="skip the failsafe reaction flights")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="fc-sim config override, e.g. --set wind_mps=[2,1,0] --set loss=0.2 (repeatable)")
-    p.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
-
-
 def run(args) -> int:
     """`ssm-mbrl bench fc`: print the summary, write JSON; exit 1 if a failsafe missed its period."""
     import torch

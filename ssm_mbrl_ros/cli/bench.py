@@ -4,18 +4,23 @@ from __future__ import annotations
 import argparse
 
 
+def _bench(bsub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """One `bench NAME` subparser with the shared --json option."""
+    p = bsub.add_parser(name, help=help, description=description,
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
+    return p
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
     p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    s = bsub.add_parser(
-        "sim", help="simulator throughput (env-steps/s) over batch sizes",
-        description=("Time the full vector env step (RK4 physics at the task's physics rate under its "
-                     "control rate, task observation/reward/termination, autoreset) for several "
-                     "numbers of parallel drones, and report the best env-steps/s."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    s = _bench(bsub, "sim", "simulator throughput (env-steps/s) over batch sizes",
+               "Time the full vector env step (RK4 physics at the task's physics rate under its control "
+               "rate, task observation/reward/termination, autoreset) for several numbers of parallel "
+               "drones, and report the best env-steps/s.")
     s.add_argument("--task", default="hover", help="task to step (hover, figure8, racing, ...)")
     s.add_argument("--envs", default="1024,4096,16384,65536,262144",
                    help="comma-separated numbers of parallel drones")
@@ -24,59 +29,54 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     s.add_argument("--compile", default=True, action=argparse.BooleanOptionalAction,
                    help="torch.compile the physics substeps (inductor; 20-45 s compile per batch size)")
-    s.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(run=run_sim)
-    r = bsub.add_parser(
-        "replay", help="rosbag2 MCAP ingest (Odometry msgs/s into training arrays) and batch sampling time",
-        description=("Write synthetic episodes to the MCAP episode store, time reading them back into "
-                     "training arrays (bulk CDR decoding) against rosbags' generic reader, and time "
-                     "sampling (batch x length) sequences from the replay."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    r = _bench(bsub, "replay", "rosbag2 MCAP ingest (Odometry msgs/s into training arrays) and batch sampling time",
+               "Write synthetic episodes to the MCAP episode store, time reading them back into training "
+               "arrays (bulk CDR decoding) against rosbags' generic reader, and time sampling "
+               "(batch x length) sequences from the replay.")
     r.add_argument("--msgs", type=int, default=200_000, help="Odometry messages to write and ingest")
     r.add_argument("--batch", type=int, default=16, help="sequences per sampled batch")
     r.add_argument("--length", type=int, default=64, help="steps per sampled sequence")
-    r.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     r.set_defaults(run=run_replay)
-    w = bsub.add_parser(
-        "wm", help="world-model update time: S5WM (parallel scan) vs RSSM (step loop) at equal sizes",
-        description=("Time one world-model update (forward, backward, Adam step) for the S5 world model "
-                     "and the DreamerV3 RSSM at equal latent sizes in the same run, plus imagination "
-                     "(horizon 15 from every posterior state) and memory saved for backward."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    w = _bench(bsub, "wm", "world-model update time: S5WM (parallel scan) vs RSSM (step loop) at equal sizes",
+               "Time one world-model update (forward, backward, Adam step) for the S5 world model and the "
+               "DreamerV3 RSSM at equal latent sizes in the same run, plus imagination (horizon 15 from "
+               "every posterior state) and memory saved for backward.")
     w.add_argument("--preset", default="small", help="world-model size preset: tiny, small or default")
     w.add_argument("--batch", type=int, default=16, help="sequences per batch")
     w.add_argument("--lengths", default="64,256", help="comma-separated sequence lengths T")
     w.add_argument("--repeats", type=int, default=5, help="timed repeats per case (fastest reported)")
     w.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
-    w.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     w.set_defaults(run=run_wm)
-    pol = bsub.add_parser(
-        "policy", help="ONNX policy step latency at batch 1 (one thread) and throughput at a large batch",
-        description=("Load an exported policy (.onnx + sidecar JSON) through the torch-free runtime and "
-                     "time --steps single steps at batch 1 on one thread (p50/p99/max in us), then "
-                     "steps/s at --batch-big."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    pol = _bench(bsub, "policy", "ONNX policy step latency at batch 1 (one thread) and throughput at a large batch",
+                 "Load an exported policy (.onnx + sidecar JSON) through the torch-free runtime and time "
+                 "--steps single steps at batch 1 on one thread (p50/p99/max in us), then steps/s at "
+                 "--batch-big.")
     pol.add_argument("--policy", required=True, help="path to the exported .onnx (sidecar JSON beside it)")
     pol.add_argument("--steps", type=int, default=10000, help="timed batch-1 steps")
     pol.add_argument("--batch-big", type=int, default=4096, help="batch size of the throughput measurement")
-    pol.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     pol.set_defaults(run=run_policy)
-    from ssm_mbrl_ros.bench import fc as bench_fc
-
-    f = bsub.add_parser(
-        "fc", help="hover + failsafe reaction times through fc-sim over MAVLink/UDP",
-        description=("Fly the geometric controller through the MAVLink link against fc-sim (real UDP on "
-                     "127.0.0.1) at 100 Hz: hover position RMSE and loop timing, then trigger every "
-                     "failsafe once and time the reaction. Exit code 1 if a failsafe misses its period."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    bench_fc.add_arguments(f)
-    f.set_defaults(run=bench_fc.run)
+    f = _bench(bsub, "fc", "hover + failsafe reaction times through fc-sim over MAVLink/UDP",
+               "Fly the geometric controller through the MAVLink link against fc-sim (real UDP on 127.0.0.1) "
+               "at 100 Hz: hover position RMSE and loop timing, then trigger every failsafe once and time "
+               "the reaction. Exit code 1 if a failsafe misses its period.")
+    f.add_argument("--duration", type=float, default=60.0, help="offboard hover time, s")
+    f.add_argument("--settle", type=float, default=5.0, help="seconds after OFFBOARD excluded from the RMSE")
+    f.add_argument("--target", default="0,0,1.5", help="hover position x,y,z ENU m")
+    f.add_argument("--vehicle", default="agile5", help="vehicle name")
+    f.add_argument("--no-failsafes", action="store_true", help="skip the failsafe reaction flights")
+    f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="fc-sim config override, e.g. --set wind_mps=[2,1,0] --set loss=0.2 (repeatable)")
+    f.set_defaults(run=run_fc)
     return p
+
+
+def run_fc(args) -> int:
+    """Run the fc-sim hover + failsafe benchmark (imported here: pymavlink is not needed for --help)."""
+    from ssm_mbrl_ros.bench.fc import run
+
+    return run(args)
 
 
 def run_policy(args) -> int:

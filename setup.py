@@ -60,7 +60,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "ros": ROS_EXTRA,
-        "dev": ["pytest>=7", "pytest-timeout>=2", "colcon-common-extensions"],
+        "dev": ["pytest>=7", "pytest-timeout>=2", "pytest-rerunfailures>=14", "colcon-common-extensions"],
     },
     zip_safe=True,
     maintainer="ssm_mbrl_ros developers",

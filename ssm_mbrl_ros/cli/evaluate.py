@@ -16,11 +16,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--task", default="hover",
-                   help="task name: hover, circle, figure8, racing, or a *_partial variant")
+    p.add_argument("--task", default=None,
+                   help="task name: hover, circle, figure8, racing, or a *_partial variant "
+                        "(default: the --policy sidecar's task, else hover)")
+    p.add_argument("--policy", default=None, metavar="MODEL.onnx",
+                   help="fly an exported policy (.onnx with its .json sidecar) through onnxruntime instead of "
+                        "a classical --controller")
     p.add_argument("--controller", default="geometric",
                    help="classical controller: geometric (SE(3) position control -> CTBR) or hover (open loop)")
-    p.add_argument("--vehicle", default="agile5", help="vehicle name (config/vehicles/NAME.yaml) or a YAML path")
+    p.add_argument("--vehicle", default=None,
+                   help="vehicle name (config/vehicles/NAME.yaml) or a YAML path (default: the --policy sidecar's "
+                        "vehicle, else agile5)")
     p.add_argument("--episodes", type=int, default=16, help="number of episodes (= parallel simulated drones)")
     p.add_argument("--seed", type=int, default=0, help="seed for resets, randomisation and sensor noise")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, or auto")
@@ -41,18 +47,39 @@ def run(args) -> int:
 
     from ssm_mbrl_ros.cli.common import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError
-    from ssm_mbrl_ros.evaluation.agents import make_agent
+    from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent, make_agent
     from ssm_mbrl_ros.evaluation.plots import plot_trajectories
     from ssm_mbrl_ros.evaluation.rollout import run_episodes
     from ssm_mbrl_ros.sim.env import make_env
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
+    sidecar = {}
+    if args.policy:
+        from ssm_mbrl_ros.runtime.sidecar import SidecarError, load_sidecar
+
+        try:
+            sidecar = load_sidecar(args.policy)
+        except (SidecarError, FileNotFoundError) as e:
+            raise ConfigError(f"--policy: {e}") from e
+    args.task = args.task or sidecar.get("task", "hover")
+    args.vehicle = args.vehicle or sidecar.get("vehicle", "agile5")
     env = make_env(args.task, args.episodes, vehicle=args.vehicle, device=resolve_device(args.device),
                    dtype=torch.float32, seed=args.seed, overrides=args.overrides)
-    agent = make_agent(args.controller, env)
+    if args.policy:
+        from ssm_mbrl_ros.runtime.policy import PolicyLoadError
+
+        try:
+            agent = OnnxPolicyAgent(env, args.policy)
+        except (PolicyLoadError, FileNotFoundError) as e:
+            raise ConfigError(f"--policy: {e}") from e
+        args.controller = f"policy:{args.policy}"
+    else:
+        agent = make_agent(args.controller, env)
     result = run_episodes(env, agent, seed=args.seed, record=args.record, progress=not args.no_progress)
     metrics = {**result.metrics(), "controller": args.controller, "vehicle": args.vehicle, "seed": args.seed}
+    if args.policy and agent.surprise:
+        metrics["mean_surprise_nats"] = round(sum(agent.surprise) / len(agent.surprise), 6)
     width = max(len(k) for k in metrics)
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value}")

@@ -59,3 +59,36 @@ def make_agent(controller: str, env):
     if controller == "hover":
         return HoverThrustAgent(env)
     raise ConfigError(f"unknown controller {controller!r}; valid controllers: {list(CONTROLLERS)}")
+
+
+class OnnxPolicyAgent:
+    """An exported policy (.onnx + sidecar) run with onnxruntime: the deployed path, one row per env."""
+
+    physical = False
+
+    def __init__(self, env, onnx_path, threads: int = 1):
+        from ssm_mbrl_ros.runtime.policy import OnnxPolicy
+
+        self.policy = OnnxPolicy(onnx_path, threads=threads)
+        want, have = self.policy.obs_layout, env.obs_layout
+        if want.to_dict() != have.to_dict():
+            raise ConfigError(f"policy {onnx_path} reads observation layout {want.names()} ({want.dim} values) but "
+                              f"task {env.task_name!r} produces {have.names()} ({have.dim}); evaluate it on the task "
+                              f"it was trained for ({self.policy.sidecar.get('task')!r})")
+        self.policy.reset(env.num_envs)
+        self.surprise: list[float] = []
+
+    def reset(self, env_ids: torch.Tensor | None = None) -> None:
+        """Reset the recurrent state of the given envs (all when None)."""
+        if env_ids is None:
+            self.policy.reset(self.policy.batch_size)
+            return
+        mask = torch.zeros(self.policy.batch_size, dtype=torch.bool)
+        mask[env_ids.cpu()] = True
+        self.policy.reset_where(mask.numpy())
+
+    def act(self, obs: torch.Tensor, env) -> torch.Tensor:
+        """Normalised action (N, 4) from the ONNX graph."""
+        action, _, surprise = self.policy.step(obs.detach().cpu().float().numpy(), copy=False)
+        self.surprise.append(float(surprise.mean()))
+        return torch.from_numpy(action.copy()).to(obs.device, obs.dtype)

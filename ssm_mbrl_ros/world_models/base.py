@@ -156,9 +156,16 @@ class WorldModel(nn.Module, abc.ABC):
         """
 
     @abc.abstractmethod
+    def filter_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
+                    sample: bool = True) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One posterior step: obs (B, D), prev_action (B, A), is_first (B,) -> (carry, feat (B, F),
+        posterior logits (B, G, K), prior logits (B, G, K)); the logits give the per-step surprise."""
+
     def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
                  sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One posterior step for acting: obs (B, D), prev_action (B, A), is_first (B,) -> (carry, feat (B, F))."""
+        carry, feat, _, _ = self.filter_step(carry, obs, prev_action, is_first, sample)
+        return carry, feat
 
     @abc.abstractmethod
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:

@@ -92,7 +92,8 @@ def sample_onehot(logits: torch.Tensor, generator: torch.Generator | None = None
 def mode_onehot(logits: torch.Tensor) -> torch.Tensor:
     """Straight-through one-hot of the most likely class (..., K)."""
     probs = F.softmax(logits, dim=-1)
-    onehot = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(probs.dtype)
+    # max-equality instead of one_hot(argmax): same result without ties, and it exports to plain ONNX ops
+    onehot = (logits == logits.amax(-1, keepdim=True)).to(probs.dtype)
     return onehot + probs - probs.detach()
 
 

@@ -77,15 +77,17 @@ class RSSMWorldModel(WorldModel):
                   "prior_logits": prior, "h": h_all, "z": z_all}
         return states, {"h": h, "z": z}
 
-    def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
-                 sample: bool = True) -> tuple[dict, torch.Tensor]:
-        """One acting step (see WorldModel.obs_step)."""
+    def filter_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
+                    sample: bool = True) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One acting step -> (carry, feat (B, F), posterior logits (B, G, K), prior logits (B, G, K))."""
         assert obs.dim() == 2 and obs.shape[-1] == self.obs_dim, f"obs must be (B, {self.obs_dim}), got {tuple(obs.shape)}"
-        k = (~is_first.bool()).to(obs.dtype).unsqueeze(-1)
+        k = (1.0 - is_first.to(obs.dtype)).unsqueeze(-1)
         h = self._core(carry["h"] * k, carry["z"] * k, prev_action * k)
-        z = self.latent_sample(self._post(h, self.embed(obs)), sample)
+        prior = self.latent_dist(self.prior_head(h))
+        post = self._post(h, self.embed(obs))
+        z = self.latent_sample(post, sample)
         carry = {"h": h, "z": z}
-        return carry, self.feat(carry)
+        return carry, self.feat(carry), post, prior
 
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One imagined step from the prior (see WorldModel.img_step)."""

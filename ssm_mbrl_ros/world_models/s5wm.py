@@ -49,16 +49,18 @@ class S5WorldModel(WorldModel):
                   "ssm": ssm, "h": h, "z": z}
         return states, {k: states[k][:, -1] for k in self.carry_sizes()}
 
-    def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
-                 sample: bool = True) -> tuple[dict, torch.Tensor]:
-        """One acting step with the real-only S5 recurrence (see WorldModel.obs_step)."""
+    def filter_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
+                    sample: bool = True) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One acting step -> (carry, feat (B, F), posterior logits (B, G, K), prior logits (B, G, K))."""
         assert obs.dim() == 2 and obs.shape[-1] == self.obs_dim, f"obs must be (B, {self.obs_dim}), got {tuple(obs.shape)}"
-        keep = (~is_first.bool()).to(obs.dtype).unsqueeze(-1)
+        keep = (1.0 - is_first.to(obs.dtype)).unsqueeze(-1)
         x = self.in_proj(torch.cat([carry["z"] * keep, prev_action * keep], dim=-1))
         h, ssm = self.seq.step(x, carry["ssm"], is_first)
-        z = self.latent_sample(self.latent_dist(self.post_head(self.embed(obs))), sample)
+        prior = self.latent_dist(self.prior_head(h))
+        post = self.latent_dist(self.post_head(self.embed(obs)))
+        z = self.latent_sample(post, sample)
         carry = {"ssm": ssm, "h": h, "z": z}
-        return carry, self.feat(carry)
+        return carry, self.feat(carry), post, prior
 
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One imagined step from the prior (see WorldModel.img_step)."""

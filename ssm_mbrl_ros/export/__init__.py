@@ -1,0 +1,1 @@
+"""Export the acting policy (encoder + posterior + one-step sequence filter + actor) as one ONNX graph."""

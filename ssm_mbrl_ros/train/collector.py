@@ -1,0 +1,69 @@
+"""Experience collection: the vector env acting with the world-model filter + actor, into the buffer.
+
+Collection acts in torch with the same filter the exported graph runs (posterior sampled, actor
+sampled for exploration); evaluation flies the exported ONNX graph instead (train/evaluate.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .sequence_buffer import SequenceBuffer
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().to("cpu", torch.float32).numpy()
+
+
+class Collector:
+    """Steps a QuadVecEnv, writes rows to a SequenceBuffer and keeps finished-episode statistics."""
+
+    def __init__(self, env, buffer: SequenceBuffer, seed: int = 0):
+        self.env, self.buffer = env, buffer
+        n = env.num_envs
+        self.obs, info = env.reset(seed=seed)
+        self.priv = info["privileged"]
+        self.reward = torch.zeros(n, device=env.device)
+        self.is_first = torch.ones(n, dtype=torch.bool, device=env.device)
+        self.prev_action = torch.zeros(n, 4, device=env.device)
+        self.carry = None
+        self.all_ids = np.arange(n)
+        self.generator = torch.Generator(device=env.device).manual_seed(seed + 1)
+        self.env_steps = 0
+        self.episodes: list[dict] = []  # finished episodes since the last drain()
+
+    @torch.no_grad()
+    def step(self, wm=None, actor=None) -> None:
+        """One vector-env step: random uniform actions when wm/actor are None, else the learned policy."""
+        env, n = self.env, self.env.num_envs
+        if wm is None:
+            action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
+        else:
+            if self.carry is None:
+                self.carry = wm.initial(n)
+            obs = self.obs.to(next(wm.parameters()).device, torch.float32)
+            self.carry, feat = wm.obs_step(self.carry, obs, self.prev_action.to(obs.device), self.is_first.to(obs.device))
+            action = actor.sample(feat)[0].to(env.device, self.obs.dtype)
+        self.buffer.add(self.all_ids, obs=_np(self.obs), action=_np(action), reward=_np(self.reward),
+                        cont=np.ones(n, np.float32), is_first=self.is_first.cpu().numpy(), privileged=_np(self.priv))
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated | truncated
+        self.env_steps += n
+        if bool(done.any()):
+            ids = done.nonzero().squeeze(-1)
+            ids_np = ids.cpu().numpy()
+            self.buffer.add(ids_np, obs=_np(info["final_obs"][ids]), action=np.zeros((len(ids_np), 4), np.float32),
+                            reward=_np(reward[ids]), cont=_np((~terminated[ids]).float()),
+                            is_first=np.zeros(len(ids_np), bool), privileged=_np(info["final_privileged"][ids]))
+            for key_vals in zip(*(info[k][ids].tolist() for k in ("episode_return", "episode_length", "success",
+                                                                   "pos_rmse_m", "crash"))):
+                self.episodes.append(dict(zip(("return", "length", "success", "pos_rmse_m", "crash"), key_vals)))
+        self.reward = torch.where(done, torch.zeros_like(reward), reward)
+        self.is_first = done
+        self.prev_action = action
+        self.obs, self.priv = obs, info["privileged"]
+
+    def drain(self) -> list[dict]:
+        """Finished episodes since the last call (return, length in steps, success, pos_rmse_m, crash)."""
+        out, self.episodes = self.episodes, []
+        return out

@@ -1,0 +1,104 @@
+"""TrainConfig: every knob of `ssm-mbrl train`, with defaults sized for a 2-core CPU.
+
+Precedence: dataclass defaults < --config YAML < named command-line flags < --set KEY=VALUE.
+World-model fields are nested under `world_model` (a size preset plus overrides).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
+from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
+
+
+@dataclass
+class TrainConfig:
+    """Online Dreamer-style training of a world model + actor-critic in the batched simulator."""
+
+    task: str = doc("task name (hover, circle, figure8, racing, or a *_partial variant)", default="hover")
+    vehicle: str = doc("vehicle name (config/vehicles/NAME.yaml) or a YAML path", default="agile5")
+    wm: str = doc("world model: s5 (parallel scan) or rssm (DreamerV3 GRU baseline)", default="s5")
+    preset: str = doc("world-model size preset: tiny, small, default", default="tiny")
+    world_model: dict = doc("world-model config overrides on top of the preset (WorldModelConfig fields)",
+                            default_factory=dict)
+    task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)
+    privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
+                           "model; used in training only, never by the exported policy", default=True)
+    critic_privileged: bool = doc("critic also reads the world model's privileged-state prediction", default=False)
+    seed: int = doc("seed of the simulator, replay sampling and network initialisation", default=0)
+    device: str = doc("torch device: cpu, cuda, cuda:1 or auto", default="auto")
+    num_envs: int = doc("parallel simulated drones used for collection", default=16)
+    minutes: float = doc("wall-clock budget in minutes (0 = no limit)", default=10.0)
+    max_env_steps: int = doc("stop after this many environment steps (0 = no limit)", default=0)
+    prefill_steps: int = doc("env steps collected with random actions before the first update", default=2000)
+    train_ratio: float = doc("replayed steps trained on per env step collected (DreamerV3's train ratio)",
+                             default=64.0)
+    batch_size: int = doc("sequences per world-model batch", default=16)
+    seq_len: int = doc("steps per sequence", default=64)
+    replay_capacity: int = doc("env steps kept in replay (oldest dropped first)", default=1_000_000)
+    horizon: int = doc("imagination horizon in steps", default=15)
+    discount: float = doc("discount per control step", default=0.99)
+    lam: float = doc("lambda of the lambda-returns", default=0.95)
+    imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
+    actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
+                          default="dynamics")
+    wm_lr: float = doc("world-model Adam learning rate", default=3e-4)
+    actor_lr: float = doc("actor Adam learning rate", default=1e-4)
+    critic_lr: float = doc("critic Adam learning rate", default=1e-4)
+    grad_clip: float = doc("global gradient-norm clip per optimiser", default=100.0)
+    entropy_coef: float = doc("actor entropy bonus (on normalised returns)", default=3e-4)
+    slow_critic_tau: float = doc("slow critic EMA rate per update", default=0.02)
+    ac_hidden: int = doc("actor and critic MLP width (0 = the world model's hidden width)", default=0)
+    ac_layers: int = doc("actor and critic hidden layers", default=2)
+    eval_every_min: float = doc("minutes between evaluations (each exports ONNX and flies it)", default=2.0)
+    eval_episodes: int = doc("episodes per evaluation (parallel)", default=32)
+    checkpoint_every_min: float = doc("minutes between checkpoints (also written at the end and on Ctrl-C)",
+                                      default=2.0)
+    target_success: float = doc("stop early once an evaluation reaches this success rate (0 = never)",
+                                default=0.0)
+    log_every_updates: int = doc("updates between scalar logs", default=20)
+    threads: int = doc("torch intra-op threads (0 = torch's default)", default=0)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError naming the field when a value is invalid; returns self."""
+        from ssm_mbrl_ros.sim.tasks import list_tasks
+
+        if self.task not in list_tasks():
+            raise ConfigError(f"train.task: unknown task {self.task!r}; valid: {list_tasks()}")
+        if self.wm not in WORLD_MODEL_KINDS:
+            raise ConfigError(f"train.wm: unknown world model {self.wm!r}; valid: {list(WORLD_MODEL_KINDS)}")
+        if self.preset not in WM_PRESETS:
+            raise ConfigError(f"train.preset: unknown preset {self.preset!r}; valid: {sorted(WM_PRESETS)}")
+        if self.actor_grad not in ("dynamics", "reinforce"):
+            raise ConfigError(f"train.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
+        require_positive(self, "train", "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",
+                         "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
+                         "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates")
+        for name in ("minutes", "max_env_steps", "prefill_steps", "entropy_coef", "threads", "ac_hidden"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.minutes == 0 and self.max_env_steps == 0:
+            raise ConfigError("train: set a budget: minutes > 0 or max_env_steps > 0")
+        for name in ("discount", "lam", "slow_critic_tau", "target_success"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"train.{name}: must be in [0, 1], got {getattr(self, name)}")
+        if self.seq_len < 2:
+            raise ConfigError(f"train.seq_len: need at least 2 steps, got {self.seq_len}")
+        if self.replay_capacity < self.seq_len * self.num_envs:
+            raise ConfigError(f"train.replay_capacity: {self.replay_capacity} is smaller than one sequence per env "
+                              f"({self.seq_len} x {self.num_envs})")
+        return self
+
+
+def world_model_config(cfg: TrainConfig):
+    """The resolved WorldModelConfig: preset + overrides + kind from cfg.wm."""
+    from ssm_mbrl_ros.core.config import from_dict, to_dict
+    from ssm_mbrl_ros.world_models.config import WorldModelConfig, wm_preset
+
+    base = to_dict(wm_preset(cfg.preset))
+    unknown = sorted(set(cfg.world_model) - set(base))
+    if unknown:
+        raise ConfigError(f"train.world_model: unknown keys {unknown}; valid: {sorted(base)}")
+    wm_cfg = from_dict(WorldModelConfig, {**base, **cfg.world_model, "kind": cfg.wm}, "train.world_model")
+    wm_cfg.validate("train.world_model")
+    return wm_cfg

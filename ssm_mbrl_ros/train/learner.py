@@ -1,0 +1,174 @@
+"""The learner: world model, actor and critic with their optimisers and one training update.
+
+update(batch) = world-model step on a replayed (B, T) batch, then actor-critic in imagination
+from a random subset of the batch's posterior states (horizon H, lambda-returns, percentile
+return normalisation, slow critic). Actor gradients come from backpropagating the normalised
+returns through the learned dynamics (`actor_grad=dynamics`, the default for continuous CTBR
+actions: one update carries far more signal than a score-function estimate) or from REINFORCE
+(`actor_grad=reinforce`, DreamerV3's choice). Gradients can be averaged across torch.distributed
+ranks (`sync`) before every optimiser step, which is what DDP does, without wrapping each
+world-model method call in a DDP forward.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..agent.actor_critic import Actor, Critic
+from ..agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagination_weights, lambda_returns
+from ..world_models.base import make_world_model
+from .config import TrainConfig, world_model_config
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """Temporarily stop parameter gradients of modules (gradients still flow through them)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def average_gradients(params: list[torch.Tensor]) -> None:
+    """All-reduce and average .grad of params across torch.distributed ranks (one flat buffer)."""
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p)
+        offset += n
+
+
+class Learner(nn.Module):
+    """World model + actor + critic + return normaliser, and their Adam optimisers."""
+
+    def __init__(self, cfg: TrainConfig, obs_dim: int, priv_dim: int, device="cpu", sync: bool = False):
+        super().__init__()
+        self.cfg, self.sync, self.actor_grad = cfg, sync, cfg.actor_grad
+        wm_cfg = world_model_config(cfg)
+        self.priv_dim = priv_dim if cfg.privileged else 0
+        self.wm = make_world_model(wm_cfg, obs_dim, 4, self.priv_dim)
+        hidden = cfg.ac_hidden or wm_cfg.hidden
+        self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers)
+        self.critic_priv = self.priv_dim if cfg.critic_privileged else 0
+        self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers)
+        self.retnorm = ReturnNormalizer()
+        self.to(device)
+        self.device = torch.device(device)
+        adam = dict(eps=1e-5)
+        self.opt_wm = torch.optim.Adam(self.wm.parameters(), lr=cfg.wm_lr, **adam)
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **adam)
+        self.opt_critic = torch.optim.Adam(self.critic.net.parameters(), lr=cfg.critic_lr, **adam)
+        self.updates = 0
+
+    def arch(self) -> dict:
+        """Everything needed to rebuild the networks (stored in checkpoints and compared on resume)."""
+        return {**self.wm.arch(), "actor": {"feat_dim": self.actor.feat_dim, "hidden": self.cfg.ac_hidden,
+                                            "layers": self.cfg.ac_layers},
+                "critic_priv_dim": self.critic_priv}
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list) -> float:
+        """Backward, (distributed average), clip, step; returns the pre-clip gradient norm."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.sync:
+            average_gradients(params)
+        norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        opt.step()
+        return float(norm)
+
+    def _critic_priv(self, feat: torch.Tensor) -> torch.Tensor | None:
+        """The privileged input of an asymmetric critic: the world model's privileged prediction."""
+        if not self.critic_priv:
+            return None
+        with torch.no_grad():
+            return self.wm.heads.priv_head(feat)
+
+    def batch_to_torch(self, batch: dict) -> dict:
+        """Numpy replay batch -> tensors on the learner's device (privileged dropped when unused)."""
+        out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        if self.priv_dim:
+            out["priv_mask"] = torch.ones_like(out["reward"], dtype=torch.bool)
+        else:
+            out.pop("privileged", None)
+        return out
+
+    def update(self, batch_np: dict) -> dict[str, float]:
+        """One world-model + actor-critic update on a (B, T) replay batch; returns scalar metrics."""
+        cfg = self.cfg
+        batch = self.batch_to_torch(batch_np)
+        wm_loss, metrics, states, _ = self.wm.loss(batch)
+        metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
+
+        start = self.wm.start_from(states)
+        n = start["h"].shape[0]
+        pick = torch.randperm(n, device=self.device)[:min(cfg.imag_starts, n)]
+        start = {k: v[pick] for k, v in start.items()}
+        cont0 = batch["cont"].reshape(-1)[pick].to(start["h"].dtype)
+
+        grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" else torch.no_grad()
+        with frozen(self.wm, self.critic), grad_ctx:
+            traj = self.wm.imagine(start, lambda f: self.actor.sample(f)[0], cfg.horizon)
+            feat = traj["feat"]  # (N, H+1, F)
+            value = self.critic.value(feat, self._critic_priv(feat))  # (N, H+1)
+            returns = lambda_returns(traj["reward"], value, traj["cont"], cfg.discount, cfg.lam)  # (N, H)
+        weight = imagination_weights(torch.cat([cont0[:, None], traj["cont"].detach()], 1), cfg.discount)
+        weight = weight[:, :cfg.horizon]
+        self.retnorm.update(returns)
+        if self.sync:
+            self._sync_buffers(self.retnorm)
+        scale = self.retnorm.scale()
+        if self.actor_grad == "dynamics":
+            _, _, ent = self.actor.sample(feat[:, :-1].detach())
+            a_loss = -(weight * (returns / scale + cfg.entropy_coef * ent)).mean()
+        else:
+            adv = (returns - value[:, :-1]) / scale
+            logp = self.actor.log_prob(feat[:, :-1], traj["action"])
+            _, _, ent = self.actor.sample(feat[:, :-1])
+            a_loss = actor_loss(logp, ent, adv, weight, cfg.entropy_coef)
+        metrics["actor_grad_norm"] = self._step(self.opt_actor, a_loss, list(self.actor.parameters()))
+
+        feat_sg, returns_sg = feat[:, :-1].detach(), returns.detach()
+        priv = self._critic_priv(feat_sg)
+        c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
+                             self.critic.bins, weight)
+        metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
+        self.critic.update_slow(cfg.slow_critic_tau)
+        self.updates += 1
+        extra = torch.stack([a_loss.detach(), c_loss.detach(), returns_sg.mean(), value.detach().mean(),
+                             traj["reward"].detach().mean(), ent.detach().mean(), scale]).float().tolist()
+        metrics.update(zip(("actor_loss", "critic_loss", "imag_return", "imag_value", "imag_reward",
+                            "actor_entropy", "return_scale"), extra))
+        return metrics
+
+    @staticmethod
+    def _sync_buffers(module: nn.Module) -> None:
+        """Average a module's buffers across ranks (keeps the return normaliser identical everywhere)."""
+        import torch.distributed as dist
+
+        for b in module.buffers():
+            dist.all_reduce(b)
+            b /= dist.get_world_size()
+
+    def optim_state(self) -> dict:
+        """Optimiser states for checkpoints."""
+        return {"wm": self.opt_wm.state_dict(), "actor": self.opt_actor.state_dict(),
+                "critic": self.opt_critic.state_dict(), "updates": self.updates}
+
+    def load_optim_state(self, state: dict) -> None:
+        """Restore optimiser states from optim_state()."""
+        self.opt_wm.load_state_dict(state["wm"])
+        self.opt_actor.load_state_dict(state["actor"])
+        self.opt_critic.load_state_dict(state["critic"])
+        self.updates = int(state["updates"])

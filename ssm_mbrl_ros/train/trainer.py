@@ -1,0 +1,288 @@
+"""The online training loop behind `ssm-mbrl train`.
+
+Loop: collect one vector-env step -> when the train ratio says so, one learner update on a
+replayed batch -> every eval_every_min export the policy to ONNX and fly it through onnxruntime
+in fresh simulator episodes -> every checkpoint_every_min save networks, optimisers, counters and
+the replay. Everything lands in the log directory:
+
+    checkpoint.pt, replay.npz   resume with `ssm-mbrl train --logdir DIR --resume`
+    policy.onnx (+ .json)       the latest exported policy; best.onnx (+ .json) the best evaluated
+    metrics.jsonl               one JSON per log/eval record; tb/ TensorBoard scalars
+    curves.png                  learning curves; summary.json the run's outcome
+
+Under torchrun (WORLD_SIZE > 1) every rank collects with its own seed, gradients are averaged
+across ranks before each optimiser step, and rank 0 alone evaluates, logs and checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ssm_mbrl_ros.core.config import to_dict
+
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .collector import Collector
+from .config import TrainConfig
+from .curves import plot_curves
+from .learner import Learner
+from .sequence_buffer import SequenceBuffer
+
+SOLVED_SUCCESS = 0.95  # the hover target of the README: >= 95 % of evaluation episodes succeed
+
+
+def _dist():
+    """(rank, world size), initialising torch.distributed from torchrun's environment when present."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("SSM_MBRL_BACKEND") != "gloo" else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+class Trainer:
+    """One training run (or its resumption) in a log directory."""
+
+    def __init__(self, cfg: TrainConfig, logdir, resume: bool = False, progress: bool = True):
+        from ssm_mbrl_ros.cli.common import resolve_device
+        from ssm_mbrl_ros.sim.env import make_env
+
+        self.cfg = cfg.validate()
+        self.logdir = Path(logdir)
+        self.rank, self.world = _dist()
+        self.main = self.rank == 0
+        self.progress = progress and self.main
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(resolve_device(cfg.device))
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        seed = cfg.seed + 1000 * self.rank
+        torch.manual_seed(cfg.seed)  # identical initial networks on every rank
+        self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
+                            overrides=list(cfg.task_overrides))
+        self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
+        self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1)
+        self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
+                                     max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
+        self.env_steps = self.updates_env_steps = 0
+        self.wall_s_before = 0.0
+        self.evals: list[dict] = []
+        self.solved: dict | None = None
+        self.best_key = (-1.0, -math.inf)
+        if resume:
+            self._resume()
+        torch.manual_seed(seed)
+        self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps)
+        self.collector.env_steps = self.env_steps
+        self.writer = None
+        if self.main:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            (self.logdir / "config.json").write_text(json.dumps(self.config_record(), indent=2) + "\n")
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.logdir / "tb"))
+            except ImportError:  # tensorboard is an install requirement; a stripped env still trains
+                self.writer = None
+
+    # ---- bookkeeping -------------------------------------------------------------------------
+
+    def config_record(self) -> dict:
+        """The resolved config and architecture (config.json, checkpoints, the sidecar's training_config)."""
+        return {"train": to_dict(self.cfg), "arch": self.learner.arch(), "world_size": self.world}
+
+    def _resume(self) -> None:
+        payload, replay = load_checkpoint(self.logdir, self.device)
+        check_compatible(payload["config"], payload["arch"], to_dict(self.cfg), self.learner.arch())
+        self.learner.load_state_dict(payload["learner"])
+        self.learner.load_optim_state(payload["optim"])
+        c = payload["counters"]
+        self.env_steps, self.wall_s_before = int(c["env_steps"]), float(c["wall_s"])
+        self.updates_env_steps = int(c["updates_env_steps"])
+        self.evals, self.solved = payload.get("evals", []), payload.get("solved")
+        self.best_key = tuple(payload.get("best_key", self.best_key))
+        if replay is not None and self.rank == 0:
+            self.buffer.load_state_dict(replay)
+        if self.main:
+            print(f"resumed {self.logdir}: {self.env_steps} env steps, {self.learner.updates} updates, "
+                  f"{self.buffer.num_steps} replay steps, {self.wall_s_before / 60:.1f} min trained")
+
+    def save(self) -> None:
+        """Checkpoint (rank 0): networks, optimisers, counters, evals and the replay."""
+        if not self.main:
+            return
+        payload = {"config": to_dict(self.cfg), "arch": self.learner.arch(), "learner": self.learner.state_dict(),
+                   "optim": self.learner.optim_state(), "evals": self.evals, "solved": self.solved,
+                   "best_key": list(self.best_key),
+                   "counters": {"env_steps": self.env_steps, "wall_s": self.wall_s,
+                                "updates_env_steps": self.updates_env_steps}}
+        save_checkpoint(self.logdir, payload, self.buffer.state_dict())
+
+    @property
+    def wall_s(self) -> float:
+        """Training wall-clock so far, across resumptions (s)."""
+        return self.wall_s_before + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
+
+    def log(self, record: dict) -> None:
+        """Append a record to metrics.jsonl and its numbers to TensorBoard (rank 0)."""
+        if not self.main:
+            return
+        record = {"env_steps": self.env_steps, "updates": self.learner.updates, "wall_s": round(self.wall_s, 3),
+                  **record}
+        with open(self.logdir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    self.writer.add_scalar(f"{record['kind']}/{k}", v, self.env_steps)
+
+    # ---- evaluation --------------------------------------------------------------------------
+
+    def export(self, path: Path) -> Path:
+        """Export the current policy to path (+ sidecar) via export/."""
+        from ssm_mbrl_ros.export.policy_graph import export_policy
+
+        return export_policy(self.learner.wm, self.learner.actor, path, obs_layout=self.obs_layout,
+                             action_spec=self.env.action_spec, control_hz=1.0 / self.env.dt_s,
+                             vehicle=self.env.vehicle.name, task=self.cfg.task,
+                             training_config={**self.config_record(), "env_steps": self.env_steps,
+                                              "wall_s": round(self.wall_s, 1)})
+
+    def evaluate(self) -> dict:
+        """Export to policy.onnx and fly it through onnxruntime in eval_episodes fresh episodes."""
+        from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
+        from ssm_mbrl_ros.evaluation.rollout import run_episodes
+        from ssm_mbrl_ros.sim.env import make_env
+
+        path = self.export(self.logdir / "policy.onnx")
+        env = make_env(self.cfg.task, self.cfg.eval_episodes, vehicle=self.cfg.vehicle, device="cpu",
+                       seed=10_000 + len(self.evals), overrides=list(self.cfg.task_overrides))
+        result = run_episodes(env, OnnxPolicyAgent(env, path), seed=10_000 + len(self.evals), record=0,
+                              progress=False)
+        m = result.metrics()
+        rec = {k: m[k] for k in ("success_rate", "crash_rate", "pos_rmse_m", "final_pos_err_m", "mean_return",
+                                 "mean_episode_length_s", "lap_time_s")}
+        rec.update(env_steps=self.env_steps, wall_s=round(self.wall_s, 1), updates=self.learner.updates)
+        self.evals.append(rec)
+        key = (rec["success_rate"] or 0.0, -(rec["pos_rmse_m"] if rec["pos_rmse_m"] is not None else math.inf))
+        if key > self.best_key:
+            self.best_key = key
+            for suffix in (".onnx", ".json"):
+                data = (self.logdir / f"policy{suffix}").read_bytes()
+                tmp = self.logdir / f".best{suffix}.tmp"
+                tmp.write_bytes(data)
+                tmp.replace(self.logdir / f"best{suffix}")
+        if self.solved is None and (rec["success_rate"] or 0.0) >= SOLVED_SUCCESS:
+            self.solved = {"env_steps": self.env_steps, "wall_s": rec["wall_s"], "updates": self.learner.updates}
+        self.log({"kind": "eval", **rec})
+        plot_curves(self.logdir / "metrics.jsonl", self.logdir / "curves.png",
+                    f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
+        return rec
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def _should_stop(self, local_stop: bool) -> bool:
+        """Rank 0's decision, shared with every rank (one tiny all-reduce per step under torchrun)."""
+        if self.world == 1:
+            return local_stop
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if (local_stop and self.main) else 0.0])
+        dist.all_reduce(flag)  # gloo: CPU tensor; fine for NCCL too via the default group only on CPU backends
+        return bool(flag.item() > 0)
+
+    def _budget_left(self) -> bool:
+        cfg = self.cfg
+        if cfg.minutes and self.wall_s >= cfg.minutes * 60.0:
+            return False
+        if cfg.max_env_steps and self.env_steps >= cfg.max_env_steps:
+            return False
+        return not (cfg.target_success and self.evals and (self.evals[-1]["success_rate"] or 0) >= cfg.target_success)
+
+    def run(self) -> dict:
+        """Train until the budget is spent (or Ctrl-C); returns the summary (also summary.json)."""
+        cfg, learner = self.cfg, self.learner
+        per_update = cfg.batch_size * cfg.seq_len / cfg.train_ratio  # env steps collected per update
+        self._t0 = time.perf_counter()
+        next_eval = self.wall_s + cfg.eval_every_min * 60.0
+        next_ckpt = self.wall_s + cfg.checkpoint_every_min * 60.0
+        bar = tqdm(total=cfg.max_env_steps or None, initial=self.env_steps, unit="step", disable=not self.progress,
+                   desc=f"train {cfg.task}/{cfg.wm}", dynamic_ncols=True)
+        last_metrics: dict = {}
+        returns: list[float] = []
+        interrupted = False
+        try:
+            while not self._should_stop(not self._budget_left()):
+                prefill = self.env_steps < cfg.prefill_steps
+                self.collector.step(None if prefill else learner.wm, None if prefill else learner.actor)
+                self.env_steps = self.collector.env_steps
+                bar.update(cfg.num_envs)
+                returns += [e["return"] for e in self.collector.drain()]
+                if not prefill:
+                    while self.env_steps - self.updates_env_steps >= per_update:
+                        self.updates_env_steps += per_update
+                        last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len))
+                        if learner.updates % cfg.log_every_updates == 0:
+                            rec = {"kind": "train", **last_metrics,
+                                   "train_return": float(np.mean(returns)) if returns else None}
+                            self.log(rec)
+                            returns = []
+                            bar.set_postfix(wm=f"{last_metrics['loss']:.2f}", ret=rec["train_return"] and
+                                            f"{rec['train_return']:.0f}", upd=learner.updates,
+                                            min=f"{self.wall_s / 60:.1f}")
+                if self.main and self.wall_s >= next_eval and not prefill:
+                    rec = self.evaluate()
+                    next_eval = self.wall_s + cfg.eval_every_min * 60.0
+                    bar.write(f"[{self.wall_s / 60:5.1f} min, {self.env_steps} steps] eval: success "
+                              f"{rec['success_rate']}, rmse {rec['pos_rmse_m']} m, return {rec['mean_return']}")
+                if self.main and self.wall_s >= next_ckpt:
+                    self.save()
+                    next_ckpt = self.wall_s + cfg.checkpoint_every_min * 60.0
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        return self.finish(interrupted)
+
+    def finish(self, interrupted: bool = False) -> dict:
+        """Final evaluation, checkpoint, curves and summary.json (rank 0); returns the summary."""
+        summary = {"interrupted": interrupted}
+        if self.world > 1:
+            summary["ranks_in_sync"] = self._ranks_in_sync()
+        if self.main:
+            if not interrupted and self.learner.updates > 0:
+                self.evaluate()
+            self.save()
+            plot_curves(self.logdir / "metrics.jsonl", self.logdir / "curves.png",
+                        f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
+            summary.update(task=self.cfg.task, wm=self.cfg.wm, preset=self.cfg.preset, env_steps=self.env_steps,
+                           updates=self.learner.updates, wall_s=round(self.wall_s, 1), world_size=self.world,
+                           final_eval=self.evals[-1] if self.evals else None, solved=self.solved,
+                           best_eval=max(self.evals, key=lambda r: (r["success_rate"] or 0.0,
+                                                                   -(r["pos_rmse_m"] or math.inf)))
+                           if self.evals else None)
+            (self.logdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            if self.writer is not None:
+                self.writer.close()
+        return summary
+
+    def _ranks_in_sync(self) -> bool:
+        """True when every rank ends with bit-identical network parameters (gradient averaging works)."""
+        import torch.distributed as dist
+
+        flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in self.learner.parameters()])
+        mine = torch.tensor([flat.sum().item(), flat.square().sum().item()], dtype=torch.float64)
+        gathered = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(gathered, mine)
+        return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -8,6 +8,7 @@ import sys
 # subcommand name -> module under ssm_mbrl_ros.cli; each module defines
 #   add_parser(subparsers) (registering its command(s), each with set_defaults(run=...))
 SUBCOMMANDS = {
+    "train": "train",
     "evaluate": "evaluate",
     "bench": "bench",
     "bags": "bags",

@@ -59,33 +59,33 @@ class TrainConfig:
     log_every_updates: int = doc("updates between scalar logs", default=20)
     threads: int = doc("torch intra-op threads (0 = torch's default)", default=0)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, source: str = "train") -> "TrainConfig":
         """Raise ConfigError naming the field when a value is invalid; returns self."""
         from ssm_mbrl_ros.sim.tasks import list_tasks
 
         if self.task not in list_tasks():
-            raise ConfigError(f"train.task: unknown task {self.task!r}; valid: {list_tasks()}")
+            raise ConfigError(f"{source}.task: unknown task {self.task!r}; valid: {list_tasks()}")
         if self.wm not in WORLD_MODEL_KINDS:
-            raise ConfigError(f"train.wm: unknown world model {self.wm!r}; valid: {list(WORLD_MODEL_KINDS)}")
+            raise ConfigError(f"{source}.wm: unknown world model {self.wm!r}; valid: {list(WORLD_MODEL_KINDS)}")
         if self.preset not in WM_PRESETS:
-            raise ConfigError(f"train.preset: unknown preset {self.preset!r}; valid: {sorted(WM_PRESETS)}")
+            raise ConfigError(f"{source}.preset: unknown preset {self.preset!r}; valid: {sorted(WM_PRESETS)}")
         if self.actor_grad not in ("dynamics", "reinforce"):
-            raise ConfigError(f"train.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
-        require_positive(self, "train", "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",
+            raise ConfigError(f"{source}.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
+        require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",
                          "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
                          "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates")
         for name in ("minutes", "max_env_steps", "prefill_steps", "entropy_coef", "threads", "ac_hidden"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
-            raise ConfigError("train: set a budget: minutes > 0 or max_env_steps > 0")
+            raise ConfigError(f"{source}: set a budget: minutes > 0 or max_env_steps > 0")
         for name in ("discount", "lam", "slow_critic_tau", "target_success"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"train.{name}: must be in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.seq_len < 2:
-            raise ConfigError(f"train.seq_len: need at least 2 steps, got {self.seq_len}")
+            raise ConfigError(f"{source}.seq_len: need at least 2 steps, got {self.seq_len}")
         if self.replay_capacity < self.seq_len * self.num_envs:
-            raise ConfigError(f"train.replay_capacity: {self.replay_capacity} is smaller than one sequence per env "
+            raise ConfigError(f"{source}.replay_capacity: {self.replay_capacity} is smaller than one sequence per env "
                               f"({self.seq_len} x {self.num_envs})")
         return self
 

@@ -62,7 +62,7 @@ class Learner(nn.Module):
         hidden = cfg.ac_hidden or wm_cfg.hidden
         self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers)
         self.critic_priv = self.priv_dim if cfg.critic_privileged else 0
-        self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers)
+        self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers, bins=wm_cfg.reward_bins)
         self.retnorm = ReturnNormalizer()
         self.to(device)
         self.device = torch.device(device)

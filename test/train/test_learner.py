@@ -1,0 +1,57 @@
+"""Learner: one update moves every network; the actor step never changes the world model or critic."""
+import numpy as np
+import pytest
+import torch
+
+from ssm_mbrl_ros.core.config import ConfigError
+from ssm_mbrl_ros.train.config import TrainConfig, world_model_config
+from ssm_mbrl_ros.train.learner import Learner, frozen
+from ssm_mbrl_ros.train.sequence_buffer import SequenceBuffer
+
+
+def batch(obs_dim=22, priv=25, B=4, T=16):
+    buf = SequenceBuffer(4, obs_dim, 4, priv, 1000, seed=0)
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        buf.add(np.arange(4), obs=rng.standard_normal((4, obs_dim)), action=rng.uniform(-1, 1, (4, 4)),
+                reward=rng.random(4), cont=np.ones(4), is_first=np.full(4, t == 0),
+                privileged=rng.standard_normal((4, priv)))
+    return buf.sample(B, T)
+
+
+@pytest.mark.parametrize("wm,grad", [("s5", "dynamics"), ("rssm", "reinforce"), ("s5", "reinforce")])
+def test_update_changes_all_networks(wm, grad):
+    torch.manual_seed(0)
+    cfg = TrainConfig(wm=wm, actor_grad=grad, imag_starts=32, horizon=5, critic_privileged=True)
+    learner = Learner(cfg, 22, 25)
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    metrics = learner.update(batch())
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    for prefix in ("wm.encoder", "wm.heads.priv_head", "actor.net", "critic.net", "critic.slow"):
+        changed = [not torch.equal(before[k], v) for k, v in learner.state_dict().items() if k.startswith(prefix)]
+        assert changed and any(changed), f"{prefix} did not change"
+    assert learner.updates == 1
+
+
+def test_actor_step_leaves_world_model_untouched():
+    torch.manual_seed(0)
+    cfg = TrainConfig(wm_lr=1e-30, imag_starts=16, horizon=4)  # wm step is a no-op; the actor's must not move it
+    learner = Learner(cfg, 22, 25)
+    before = {k: v.clone() for k, v in learner.wm.state_dict().items()}
+    learner.update(batch())
+    worst = max((v - before[k]).abs().max().item() for k, v in learner.wm.state_dict().items())
+    assert worst < 1e-12
+    with frozen(learner.wm):
+        assert not any(p.requires_grad for p in learner.wm.parameters())
+    assert all(p.requires_grad for p in learner.wm.parameters())
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="unknown task 'hoover'.*hover"):
+        TrainConfig(task="hoover").validate()
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        TrainConfig(preset="huge").validate()
+    with pytest.raises(ConfigError, match="unknown world model 'gru'.*s5"):
+        TrainConfig(wm="gru").validate()
+    with pytest.raises(ConfigError, match="world_model: unknown keys \\['detr'\\]"):
+        world_model_config(TrainConfig(world_model={"detr": 3}))

@@ -1,0 +1,106 @@
+"""`ssm-mbrl train` end to end on a tiny budget: files, ONNX export + evaluate, resume, bad input, DDP."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ssm_mbrl_ros.cli.main import main
+from ssm_mbrl_ros.runtime.policy import OnnxPolicy
+
+TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", "--device", "cpu", "--minutes", "0",
+        "--no-progress", "--set", "prefill_steps=200", "--set", "batch_size=4", "--set", "seq_len=16",
+        "--set", "imag_starts=64", "--set", "eval_episodes=4", "--set", "task_overrides=[episode_length_s=1.0]",
+        "--set", "log_every_updates=5"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train") / "run"
+    assert main(["train", "--logdir", str(d), "--max-env-steps", "600", *TINY]) == 0
+    return d
+
+
+def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
+    for name in ("checkpoint.pt", "replay.npz", "policy.onnx", "policy.json", "best.onnx", "curves.png",
+                 "metrics.jsonl", "summary.json", "config.json"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tb").iterdir()), "no TensorBoard event file"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 600 and summary["updates"] > 0
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in rows} == {"train", "eval"}
+    side = json.loads((run_dir / "policy.json").read_text())
+    assert side["task"] == "hover" and side["training_config"]["train"]["wm"] == "s5"
+    assert side["training_config"]["arch"]["world_model"]["deter"] == 32
+    pol = OnnxPolicy(run_dir / "policy.onnx")
+    action, ctbr, surprise = pol.step(np.zeros(pol.obs_dim, np.float32))
+    assert action.shape == (4,) and np.all(np.abs(action) <= 1) and np.isfinite(surprise)
+
+
+def test_evaluate_scores_the_exported_policy(run_dir, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--policy", str(run_dir / "policy.onnx"), "--episodes", "3", "--no-progress",
+                 "--set", "episode_length_s=1.0", "--json", str(out)]) == 0
+    m = json.loads(out.read_text())
+    assert m["task"] == "hover" and m["episodes"] == 3 and m["controller"].startswith("policy:")
+    assert m["mean_surprise_nats"] >= 0.0
+    assert (tmp_path / "eval.png").is_file()
+    # a policy for another observation layout is refused with the reason
+    assert main(["evaluate", "--policy", str(run_dir / "policy.onnx"), "--task", "hover_partial",
+                 "--episodes", "2", "--no-progress"]) == 2
+    assert "observation layout" in capsys.readouterr().err
+
+
+def test_resume_continues_counters_and_replay(run_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "resumed"
+    shutil.copytree(run_dir, d)
+    before = json.loads((d / "summary.json").read_text())
+    with np.load(d / "replay.npz") as z:
+        ptr_before = z["ptr"].copy()
+    assert main(["train", "--logdir", str(d), "--resume", "--max-env-steps", "800", "--no-progress"]) == 0
+    after = json.loads((d / "summary.json").read_text())
+    assert after["env_steps"] == 800 and after["updates"] > before["updates"]
+    with np.load(d / "replay.npz") as z:
+        assert (z["ptr"] > ptr_before).all() and (z["ptr"] >= ptr_before + 200 // 8).all()
+
+
+def test_bad_input_fails_with_the_reason(run_dir, tmp_path, capsys):
+    assert main(["train", "--logdir", str(tmp_path / "x"), "--task", "hoover", "--max-env-steps", "10"]) == 2
+    assert "unknown task 'hoover'" in capsys.readouterr().err
+    assert main(["train", "--logdir", str(tmp_path / "x"), "--set", "batch_size=abc", "--max-env-steps", "10"]) == 2
+    assert "batch_size" in capsys.readouterr().err
+    assert main(["train", "--logdir", str(tmp_path / "x"), "--wm", "lstm", "--max-env-steps", "10"]) == 2
+    assert "valid: ['s5', 'rssm']" in capsys.readouterr().err
+    # resuming with another architecture says what differs
+    assert main(["train", "--logdir", str(run_dir), "--resume", "--preset", "small", "--max-env-steps", "10",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "incompatible" in err and "config.preset: 'tiny' in checkpoint, 'small' now" in err
+    # an existing run is never overwritten without --resume
+    assert main(["train", "--logdir", str(run_dir), "--max-env-steps", "10"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes_gloo_keep_identical_weights(tmp_path):
+    d = tmp_path / "ddp"
+    env = {**os.environ, "SSM_MBRL_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "ssm_mbrl_ros.cli", "train", "--logdir", str(d),
+           "--max-env-steps", "400", "--set", "threads=1", *TINY]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_in_sync"] is True
+    assert summary["updates"] > 0

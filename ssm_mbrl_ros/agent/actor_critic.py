@@ -28,16 +28,25 @@ class Actor(nn.Module):
     """Policy pi(a | feat): a = tanh(u), u ~ Normal(mu, std), std in [min_std, max_std] (DreamerV3 bounds)."""
 
     def __init__(self, feat_dim: int, action_dim: int = 4, hidden: int = 256, layers: int = 2,
-                 min_std: float = 0.1, max_std: float = 1.0, eps: float = 1e-6):
+                 min_std: float = 0.1, max_std: float = 1.0, eps: float = 1e-6,
+                 init_action: torch.Tensor | None = None, init_std: float | None = None):
         super().__init__()
         if not 0.0 < min_std < max_std:
             raise ValueError(f"Actor needs 0 < min_std < max_std, got {min_std}, {max_std}")
         self.feat_dim, self.action_dim = feat_dim, action_dim
         self.min_std, self.max_std, self.eps = min_std, max_std, eps
         self.net = mlp(feat_dim, 2 * action_dim, hidden, layers)
-        with torch.no_grad():  # small output layer: initial mean ~0, std ~ max-ish
+        with torch.no_grad():  # small output layer: the initial policy is ~init_action with std ~init_std
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.zero_()
+            if init_action is not None:  # e.g. hover thrust: exploration starts from flying, not falling
+                a = torch.as_tensor(init_action, dtype=torch.float32).clamp(-0.99, 0.99)
+                self.net[-1].bias[:action_dim] = torch.atanh(a)
+            if init_std is not None:
+                if not min_std < init_std < max_std:
+                    raise ValueError(f"Actor init_std must be in ({min_std}, {max_std}), got {init_std}")
+                frac = (init_std - min_std) / (max_std - min_std)
+                self.net[-1].bias[action_dim:] = math.log(frac / (1.0 - frac)) - 2.0
 
     def dist_params(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-squash Normal parameters (mu, std), each (..., A)."""

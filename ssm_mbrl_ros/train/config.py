@@ -30,7 +30,8 @@ class TrainConfig:
     num_envs: int = doc("parallel simulated drones used for collection", default=16)
     minutes: float = doc("wall-clock budget in minutes (0 = no limit)", default=10.0)
     max_env_steps: int = doc("stop after this many environment steps (0 = no limit)", default=0)
-    prefill_steps: int = doc("env steps collected with random actions before the first update", default=2000)
+    prefill_steps: int = doc("env steps collected before the first update, with the initial actor "
+                             "(uniform random CTBR would flip a quadrotor within 0.2 s)", default=2000)
     train_ratio: float = doc("replayed steps trained on per env step collected (DreamerV3's train ratio)",
                              default=64.0)
     batch_size: int = doc("sequences per world-model batch", default=16)
@@ -42,6 +43,9 @@ class TrainConfig:
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
+    actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
+    actor_init_hover: bool = doc("start the actor's mean at hover thrust and zero rates (else mid-range thrust)",
+                                 default=True)
     wm_lr: float = doc("world-model Adam learning rate", default=3e-4)
     actor_lr: float = doc("actor Adam learning rate", default=1e-4)
     critic_lr: float = doc("critic Adam learning rate", default=1e-4)
@@ -82,6 +86,8 @@ class TrainConfig:
         for name in ("discount", "lam", "slow_critic_tau", "target_success"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
+        if not 0.1 < self.actor_init_std < 1.0:
+            raise ConfigError(f"{source}.actor_init_std: must be in (0.1, 1.0), got {self.actor_init_std}")
         if self.seq_len < 2:
             raise ConfigError(f"{source}.seq_len: need at least 2 steps, got {self.seq_len}")
         if self.replay_capacity < self.seq_len * self.num_envs:

@@ -53,14 +53,17 @@ def average_gradients(params: list[torch.Tensor]) -> None:
 class Learner(nn.Module):
     """World model + actor + critic + return normaliser, and their Adam optimisers."""
 
-    def __init__(self, cfg: TrainConfig, obs_dim: int, priv_dim: int, device="cpu", sync: bool = False):
+    def __init__(self, cfg: TrainConfig, obs_dim: int, priv_dim: int, device="cpu", sync: bool = False,
+                 hover_action: list[float] | None = None):
+        """hover_action: the normalised action that hovers (the actor starts there if cfg.actor_init_hover)."""
         super().__init__()
         self.cfg, self.sync, self.actor_grad = cfg, sync, cfg.actor_grad
         wm_cfg = world_model_config(cfg)
         self.priv_dim = priv_dim if cfg.privileged else 0
         self.wm = make_world_model(wm_cfg, obs_dim, 4, self.priv_dim)
         hidden = cfg.ac_hidden or wm_cfg.hidden
-        self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers)
+        init = hover_action if cfg.actor_init_hover else None
+        self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers, init_action=init, init_std=cfg.actor_init_std)
         self.critic_priv = self.priv_dim if cfg.critic_privileged else 0
         self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers, bins=wm_cfg.reward_bins)
         self.retnorm = ReturnNormalizer()

@@ -72,7 +72,10 @@ class Trainer:
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
                             overrides=list(cfg.task_overrides))
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
-        self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1)
+        scale, offset = self.env.action_spec.scale_offset()
+        hover = [(9.81 - offset[0]) / scale[0], 0.0, 0.0, 0.0]  # normalised action of hover thrust, zero rates
+        self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
+                               hover_action=hover)
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0
@@ -225,7 +228,7 @@ class Trainer:
         try:
             while not self._should_stop(not self._budget_left()):
                 prefill = self.env_steps < cfg.prefill_steps
-                self.collector.step(None if prefill else learner.wm, None if prefill else learner.actor)
+                self.collector.step(learner.wm, learner.actor)
                 self.env_steps = self.collector.env_steps
                 bar.update(cfg.num_envs)
                 returns += [e["return"] for e in self.collector.drain()]

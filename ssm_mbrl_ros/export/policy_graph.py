@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..runtime.sidecar import write_sidecar
-from ..world_models.distributions import categorical_kl
+from ..world_models.distributions import logprob_kl
 
 OPSET = 17  # onnxruntime >= 1.14 runs it; opset 17 has LayerNormalization as one op
 IR_VERSION = 10  # pinned: the IR version onnxruntime 1.2x accepts (newer torch may write 11)
@@ -53,7 +53,7 @@ class PolicyGraph(nn.Module):
         prev_action = state[:, self.carry_size:]
         carry, feat, post, prior = self.wm.filter_step(carry, obs, prev_action, first, sample=False)
         action = self.actor.mean_action(feat)
-        surprise = categorical_kl(post, prior)
+        surprise = logprob_kl(post, prior)  # latent_dist returns normalised log-probs: no extra softmax
         return action, torch.cat([self.wm.pack_carry(carry), action], dim=-1), surprise
 
 

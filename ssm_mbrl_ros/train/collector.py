@@ -33,19 +33,27 @@ class Collector:
         self.episodes: list[dict] = []  # finished episodes since the last drain()
 
     @torch.no_grad()
-    def step(self, wm=None, actor=None) -> None:
-        """One vector-env step: random uniform actions when wm/actor are None, else the learned policy."""
+    def step(self, wm=None, actor=None, expert=None, expert_noise: float = 0.0) -> None:
+        """One vector-env step with the learned policy (wm + actor), an expert agent (act -> physical CTBR,
+        plus normalised noise), or uniform random actions when all are None."""
         env, n = self.env, self.env.num_envs
-        if wm is None:
-            action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
-        else:
-            if self.carry is None:
-                self.carry = wm.initial(n)
+        if wm is not None and self.carry is None:
+            self.carry = wm.initial(n)
+        if wm is not None:  # keep the filter's belief current even while an expert flies
             obs = self.obs.to(next(wm.parameters()).device, torch.float32)
             self.carry, feat = wm.obs_step(self.carry, obs, self.prev_action.to(obs.device), self.is_first.to(obs.device))
+        if expert is not None:
+            scale, offset = (torch.as_tensor(x, device=env.device, dtype=self.obs.dtype) for x in env.action_spec.scale_offset())
+            action = (expert.act(self.obs, env) - offset) / scale
+            action = action + expert_noise * torch.randn(action.shape, generator=self.generator, device=env.device)
+            action = action.clamp(-1.0, 1.0).to(self.obs.dtype)
+        elif wm is None:
+            action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
+        else:
             action = actor.sample(feat)[0].to(env.device, self.obs.dtype)
         self.buffer.add(self.all_ids, obs=_np(self.obs), action=_np(action), reward=_np(self.reward),
-                        cont=np.ones(n, np.float32), is_first=self.is_first.cpu().numpy(), privileged=_np(self.priv))
+                        cont=np.ones(n, np.float32), is_first=self.is_first.cpu().numpy(), privileged=_np(self.priv),
+                        expert=np.full(n, expert is not None))
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated | truncated
         self.env_steps += n
@@ -55,6 +63,8 @@ class Collector:
             self.buffer.add(ids_np, obs=_np(info["final_obs"][ids]), action=np.zeros((len(ids_np), 4), np.float32),
                             reward=_np(reward[ids]), cont=_np((~terminated[ids]).float()),
                             is_first=np.zeros(len(ids_np), bool), privileged=_np(info["final_privileged"][ids]))
+            if expert is not None:
+                expert.reset(ids)
             for key_vals in zip(*(info[k][ids].tolist() for k in ("episode_return", "episode_length", "success",
                                                                    "pos_rmse_m", "crash"))):
                 self.episodes.append(dict(zip(("return", "length", "success", "pos_rmse_m", "crash"), key_vals)))

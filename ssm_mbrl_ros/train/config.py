@@ -43,6 +43,15 @@ class TrainConfig:
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
+    expert: str = doc("demonstrations: 'geometric' collects the prefill with the geometric controller (CTBR "
+                      "from the true state, simulation only) and adds a behaviour-cloning loss on those rows; "
+                      "'none' = pure RL from the hover-initialised actor", default="none")
+    bc_scale: float = doc("weight of the behaviour-cloning loss on expert rows (MSE of the mean action)", default=1.0)
+    bc_updates: int = doc("updates during which the behaviour-cloning loss is applied", default=2000)
+    expert_noise: float = doc("std of normalised-action noise added to expert actions (state coverage)",
+                              default=0.1)
+    actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
+                                    "untrained model is easy to exploit)", default=200)
     actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
     actor_init_hover: bool = doc("start the actor's mean at hover thrust and zero rates (else mid-range thrust)",
                                  default=True)
@@ -78,7 +87,8 @@ class TrainConfig:
         require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",
                          "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
                          "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates")
-        for name in ("minutes", "max_env_steps", "prefill_steps", "entropy_coef", "threads", "ac_hidden"):
+        for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
+                     "expert_noise", "entropy_coef", "threads", "ac_hidden"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
@@ -86,6 +96,8 @@ class TrainConfig:
         for name in ("discount", "lam", "slow_critic_tau", "target_success"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
+        if self.expert not in ("none", "geometric"):
+            raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
         if not 0.1 < self.actor_init_std < 1.0:
             raise ConfigError(f"{source}.actor_init_std: must be in (0.1, 1.0), got {self.actor_init_std}")
         if self.seq_len < 2:

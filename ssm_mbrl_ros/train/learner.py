@@ -101,6 +101,8 @@ class Learner(nn.Module):
     def batch_to_torch(self, batch: dict) -> dict:
         """Numpy replay batch -> tensors on the learner's device (privileged dropped when unused)."""
         out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
+        if self.cfg.expert == "none":
+            out.pop("expert", None)
         if self.priv_dim:
             out["priv_mask"] = torch.ones_like(out["reward"], dtype=torch.bool)
         else:
@@ -113,6 +115,14 @@ class Learner(nn.Module):
         batch = self.batch_to_torch(batch_np)
         wm_loss, metrics, states, _ = self.wm.loss(batch)
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
+        self.updates += 1
+        bc = self._bc_loss(states, batch)
+        if bc is not None:
+            metrics["bc_loss"] = float(bc)
+        if self.updates <= cfg.actor_warmup_updates:
+            if bc is not None:  # imitation needs no model: it may start before imagination does
+                metrics["actor_grad_norm"] = self._step(self.opt_actor, cfg.bc_scale * bc, list(self.actor.parameters()))
+            return metrics
 
         start = self.wm.start_from(states)
         n = start["h"].shape[0]
@@ -140,6 +150,8 @@ class Learner(nn.Module):
             logp = self.actor.log_prob(feat[:, :-1], traj["action"])
             _, _, ent = self.actor.sample(feat[:, :-1])
             a_loss = actor_loss(logp, ent, adv, weight, cfg.entropy_coef)
+        if bc is not None:
+            a_loss = a_loss + cfg.bc_scale * bc
         metrics["actor_grad_norm"] = self._step(self.opt_actor, a_loss, list(self.actor.parameters()))
 
         feat_sg, returns_sg = feat[:, :-1].detach(), returns.detach()
@@ -148,12 +160,28 @@ class Learner(nn.Module):
                              self.critic.bins, weight)
         metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
         self.critic.update_slow(cfg.slow_critic_tau)
-        self.updates += 1
         extra = torch.stack([a_loss.detach(), c_loss.detach(), returns_sg.mean(), value.detach().mean(),
                              traj["reward"].detach().mean(), ent.detach().mean(), scale]).float().tolist()
         metrics.update(zip(("actor_loss", "critic_loss", "imag_return", "imag_value", "imag_reward",
                             "actor_entropy", "return_scale"), extra))
         return metrics
+
+    def _bc_loss(self, states: dict, batch: dict) -> torch.Tensor | None:
+        """Behaviour cloning on expert rows: squared error of the actor's mean action (None when inactive)."""
+        if self.cfg.expert == "none" or self.updates > self.cfg.bc_updates or "expert" not in batch:
+            return None
+        mask = batch["expert"].to(states["feat"].dtype)  # (B, T)
+        if self.sync:  # every rank must take the same branch: decide on the global expert count
+            import torch.distributed as dist
+
+            count = mask.sum().detach().clone()
+            dist.all_reduce(count)
+        else:
+            count = mask.sum()
+        if float(count) == 0.0:
+            return None
+        err = (self.actor.mean_action(states["feat"].detach()) - batch["action"]).square().sum(-1)  # (B, T)
+        return (err * mask).sum() / mask.sum().clamp(min=1.0)
 
     @staticmethod
     def _sync_buffers(module: nn.Module) -> None:

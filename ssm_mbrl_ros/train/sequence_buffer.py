@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FIELDS = ("obs", "action", "reward", "cont", "is_first", "privileged")
+FIELDS = ("obs", "action", "reward", "cont", "is_first", "privileged", "expert")
 
 
 class SequenceBuffer:
@@ -27,6 +27,7 @@ class SequenceBuffer:
             "obs": np.zeros((n, c, obs_dim), np.float32), "action": np.zeros((n, c, action_dim), np.float32),
             "reward": np.zeros((n, c), np.float32), "cont": np.ones((n, c), np.float32),
             "is_first": np.zeros((n, c), bool), "privileged": np.zeros((n, c, max(priv_dim, 1)), np.float32),
+            "expert": np.zeros((n, c), bool),  # the action came from a demonstrating controller
         }
         self.ptr = np.zeros(n, np.int64)  # rows ever written per env (write position = ptr % rows)
         self.rng = np.random.default_rng(seed)
@@ -38,8 +39,7 @@ class SequenceBuffer:
             return
         pos = self.ptr[env_ids] % self.rows
         for key in FIELDS:
-            if key in row:
-                self.data[key][env_ids, pos] = row[key]
+            self.data[key][env_ids, pos] = row[key] if key in row else (True if key == "cont" else 0)
         self.ptr[env_ids] += 1
 
     @property
@@ -76,6 +76,8 @@ class SequenceBuffer:
             raise ValueError(f"replay snapshot has {len(state['ptr'])} envs x {int(state['rows'])} rows, this run "
                              f"has {self.num_envs} x {self.rows} (num_envs / replay_capacity changed)")
         for k, v in self.data.items():
+            if f"data.{k}" not in state:
+                raise ValueError(f"replay snapshot lacks field {k}")
             saved = np.asarray(state[f"data.{k}"])
             if saved.shape[2:] != v.shape[2:]:
                 raise ValueError(f"replay snapshot field {k} has shape {saved.shape[2:]} per row, expected "

@@ -27,6 +27,10 @@ from tqdm import tqdm
 
 from ssm_mbrl_ros.core.config import to_dict
 
+from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
+from ssm_mbrl_ros.evaluation.rollout import run_episodes
+from ssm_mbrl_ros.export.policy_graph import export_policy
+
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .collector import Collector
 from .config import TrainConfig
@@ -88,6 +92,11 @@ class Trainer:
         torch.manual_seed(seed)
         self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps)
         self.collector.env_steps = self.env_steps
+        self.expert = None
+        if cfg.expert == "geometric":
+            from ssm_mbrl_ros.evaluation.agents import GeometricAgent
+
+            self.expert = GeometricAgent(self.env)
         self.writer = None
         if self.main:
             self.logdir.mkdir(parents=True, exist_ok=True)
@@ -154,8 +163,6 @@ class Trainer:
 
     def export(self, path: Path) -> Path:
         """Export the current policy to path (+ sidecar) via export/."""
-        from ssm_mbrl_ros.export.policy_graph import export_policy
-
         return export_policy(self.learner.wm, self.learner.actor, path, obs_layout=self.obs_layout,
                              action_spec=self.env.action_spec, control_hz=1.0 / self.env.dt_s,
                              vehicle=self.env.vehicle.name, task=self.cfg.task,
@@ -164,8 +171,6 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """Export to policy.onnx and fly it through onnxruntime in eval_episodes fresh episodes."""
-        from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
-        from ssm_mbrl_ros.evaluation.rollout import run_episodes
         from ssm_mbrl_ros.sim.env import make_env
 
         path = self.export(self.logdir / "policy.onnx")
@@ -228,7 +233,8 @@ class Trainer:
         try:
             while not self._should_stop(not self._budget_left()):
                 prefill = self.env_steps < cfg.prefill_steps
-                self.collector.step(learner.wm, learner.actor)
+                self.collector.step(learner.wm, learner.actor, expert=self.expert if prefill else None,
+                                    expert_noise=cfg.expert_noise)
                 self.env_steps = self.collector.env_steps
                 bar.update(cfg.num_envs)
                 returns += [e["return"] for e in self.collector.drain()]
@@ -236,13 +242,13 @@ class Trainer:
                     while self.env_steps - self.updates_env_steps >= per_update:
                         self.updates_env_steps += per_update
                         last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len))
-                        if learner.updates % cfg.log_every_updates == 0:
+                        if learner.updates % cfg.log_every_updates == 0 and "actor_loss" in last_metrics:
                             rec = {"kind": "train", **last_metrics,
                                    "train_return": float(np.mean(returns)) if returns else None}
                             self.log(rec)
                             returns = []
-                            bar.set_postfix(wm=f"{last_metrics['loss']:.2f}", ret=rec["train_return"] and
-                                            f"{rec['train_return']:.0f}", upd=learner.updates,
+                            bar.set_postfix(wm=f"{last_metrics['loss']:.2f}", upd=learner.updates,
+                                            ret=None if rec["train_return"] is None else f"{rec['train_return']:.0f}",
                                             min=f"{self.wall_s / 60:.1f}")
                 if self.main and self.wall_s >= next_eval and not prefill:
                     rec = self.evaluate()

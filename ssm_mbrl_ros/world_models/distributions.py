@@ -91,9 +91,11 @@ def sample_onehot(logits: torch.Tensor, generator: torch.Generator | None = None
 
 def mode_onehot(logits: torch.Tensor) -> torch.Tensor:
     """Straight-through one-hot of the most likely class (..., K)."""
-    probs = F.softmax(logits, dim=-1)
     # max-equality instead of one_hot(argmax): same result without ties, and it exports to plain ONNX ops
-    onehot = (logits == logits.amax(-1, keepdim=True)).to(probs.dtype)
+    onehot = (logits == logits.amax(-1, keepdim=True)).to(logits.dtype)
+    if not torch.is_grad_enabled():  # acting / export: the straight-through terms would only cost time
+        return onehot
+    probs = F.softmax(logits, dim=-1)
     return onehot + probs - probs.detach()
 
 
@@ -107,6 +109,11 @@ def categorical_kl(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tens
     """KL(p || q) (...,) for logits (..., G, K), summed over groups and classes."""
     logp = F.log_softmax(logits_p, dim=-1)
     logq = F.log_softmax(logits_q, dim=-1)
+    return (logp.exp() * (logp - logq)).sum((-2, -1))
+
+
+def logprob_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) (...,) for already-normalised log-probabilities (..., G, K), e.g. unimix_logits outputs."""
     return (logp.exp() * (logp - logq)).sum((-2, -1))
 
 

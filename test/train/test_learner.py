@@ -22,7 +22,7 @@ def batch(obs_dim=22, priv=25, B=4, T=16):
 @pytest.mark.parametrize("wm,grad", [("s5", "dynamics"), ("rssm", "reinforce"), ("s5", "reinforce")])
 def test_update_changes_all_networks(wm, grad):
     torch.manual_seed(0)
-    cfg = TrainConfig(wm=wm, actor_grad=grad, imag_starts=32, horizon=5, critic_privileged=True)
+    cfg = TrainConfig(wm=wm, actor_grad=grad, imag_starts=32, horizon=5, critic_privileged=True, actor_warmup_updates=0)
     learner = Learner(cfg, 22, 25)
     before = {k: v.clone() for k, v in learner.state_dict().items()}
     metrics = learner.update(batch())
@@ -35,7 +35,7 @@ def test_update_changes_all_networks(wm, grad):
 
 def test_actor_step_leaves_world_model_untouched():
     torch.manual_seed(0)
-    cfg = TrainConfig(wm_lr=1e-30, imag_starts=16, horizon=4)  # wm step is a no-op; the actor's must not move it
+    cfg = TrainConfig(wm_lr=1e-30, imag_starts=16, horizon=4, actor_warmup_updates=0)  # wm step is a no-op; the actor's must not move it
     learner = Learner(cfg, 22, 25)
     before = {k: v.clone() for k, v in learner.wm.state_dict().items()}
     learner.update(batch())

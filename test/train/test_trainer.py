@@ -14,7 +14,7 @@ from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", "--device", "cpu", "--minutes", "0",
         "--no-progress", "--set", "prefill_steps=200", "--set", "batch_size=4", "--set", "seq_len=16",
         "--set", "imag_starts=64", "--set", "eval_episodes=4", "--set", "task_overrides=[episode_length_s=1.0]",
-        "--set", "log_every_updates=5"]
+        "--set", "log_every_updates=5", "--set", "actor_warmup_updates=3"]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ import sys
 #   add_parser(subparsers) (registering its command(s), each with set_defaults(run=...))
 SUBCOMMANDS = {
     "train": "train",
+    "ship": "ship",
+    "train-offline": "train_offline",
     "evaluate": "evaluate",
     "bench": "bench",
     "bags": "bags",

@@ -3,7 +3,8 @@
 Batch (dict of tensors, batch axis 0, time axis 1):
     obs (B, T, D), action (B, T, A) normalised to [-1, 1], reward (B, T), cont (B, T) (0 at a
     terminal step), is_first (B, T) bool; optional privileged (B, T, P) with priv_mask (B, T) bool
-    (all True when absent), optional prev_action (B, A) = the action before obs[:, 0] (zeros when
+    (all True when absent), optional reward_mask (B, T) bool (reward loss only where True), optional
+    prev_action (B, A) = the action before obs[:, 0] (zeros when
     absent; only used when is_first[:, 0] is False).
 
 Time convention:
@@ -183,7 +184,10 @@ class WorldModel(nn.Module, abc.ABC):
         kl, dyn, rep = kl_balance_loss(states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
                                        self.cfg.rep_scale, self.cfg.free_nats)
         c = self.cfg
-        total = c.obs_scale * parts["obs"] + c.reward_scale * parts["reward"] + c.cont_scale * parts["cont"] + kl
+        reward_loss = parts["reward"]
+        if "reward_mask" in batch:  # bags without a task definition have no reward: learn dynamics only
+            reward_loss = reward_loss * batch["reward_mask"].to(reward_loss.dtype)
+        total = c.obs_scale * parts["obs"] + c.reward_scale * reward_loss + c.cont_scale * parts["cont"] + kl
         loss = total.mean()
         priv = parts.get("priv")
         if priv is not None:

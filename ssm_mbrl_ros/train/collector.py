@@ -33,27 +33,36 @@ class Collector:
         self.episodes: list[dict] = []  # finished episodes since the last drain()
 
     @torch.no_grad()
-    def step(self, wm=None, actor=None, expert=None, expert_noise: float = 0.0) -> None:
-        """One vector-env step with the learned policy (wm + actor), an expert agent (act -> physical CTBR,
-        plus normalised noise), or uniform random actions when all are None."""
+    def step(self, wm=None, actor=None, expert=None, expert_flies: bool = False, expert_noise: float = 0.0) -> None:
+        """One vector-env step.
+
+        Acts with the learned policy (wm + actor), or with uniform random actions when both are None. With an
+        expert agent (act -> physical CTBR), every row also stores the expert's action for the visited state
+        as a label (DAgger-style: labels on the learner's own state distribution); with expert_flies the
+        expert's action (plus normalised noise) is executed instead of the policy's.
+        """
         env, n = self.env, self.env.num_envs
-        if wm is not None and self.carry is None:
-            self.carry = wm.initial(n)
         if wm is not None:  # keep the filter's belief current even while an expert flies
+            if self.carry is None:
+                self.carry = wm.initial(n)
             obs = self.obs.to(next(wm.parameters()).device, torch.float32)
             self.carry, feat = wm.obs_step(self.carry, obs, self.prev_action.to(obs.device), self.is_first.to(obs.device))
+        label = None
         if expert is not None:
-            scale, offset = (torch.as_tensor(x, device=env.device, dtype=self.obs.dtype) for x in env.action_spec.scale_offset())
-            action = (expert.act(self.obs, env) - offset) / scale
-            action = action + expert_noise * torch.randn(action.shape, generator=self.generator, device=env.device)
-            action = action.clamp(-1.0, 1.0).to(self.obs.dtype)
+            scale, offset = (torch.as_tensor(x, device=env.device, dtype=self.obs.dtype)
+                             for x in env.action_spec.scale_offset())
+            label = ((expert.act(self.obs, env) - offset) / scale).clamp(-1.0, 1.0).to(self.obs.dtype)
+        if expert_flies and label is not None:
+            noise = expert_noise * torch.randn(label.shape, generator=self.generator, device=env.device)
+            action = (label + noise).clamp(-1.0, 1.0)
         elif wm is None:
             action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
         else:
             action = actor.sample(feat)[0].to(env.device, self.obs.dtype)
         self.buffer.add(self.all_ids, obs=_np(self.obs), action=_np(action), reward=_np(self.reward),
                         cont=np.ones(n, np.float32), is_first=self.is_first.cpu().numpy(), privileged=_np(self.priv),
-                        expert=np.full(n, expert is not None))
+                        expert=np.full(n, label is not None),
+                        expert_action=_np(label) if label is not None else np.zeros((n, 4), np.float32))
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated | truncated
         self.env_steps += n

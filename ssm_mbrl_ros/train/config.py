@@ -43,11 +43,14 @@ class TrainConfig:
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
-    expert: str = doc("demonstrations: 'geometric' collects the prefill with the geometric controller (CTBR "
-                      "from the true state, simulation only) and adds a behaviour-cloning loss on those rows; "
-                      "'none' = pure RL from the hover-initialised actor", default="none")
-    bc_scale: float = doc("weight of the behaviour-cloning loss on expert rows (MSE of the mean action)", default=1.0)
-    bc_updates: int = doc("updates during which the behaviour-cloning loss is applied", default=2000)
+    expert: str = doc("expert guidance: 'geometric' flies the prefill with the geometric controller (CTBR from the "
+                      "true state, simulation only) and labels every collected state with its action (DAgger-style) "
+                      "for a behaviour-cloning loss next to the RL loss; 'none' = pure RL from the "
+                      "hover-initialised actor", default="none")
+    bc_scale: float = doc("weight of the behaviour-cloning loss on labelled rows (MSE of the mean action)",
+                          default=1.0)
+    bc_updates: int = doc("updates during which expert labels are collected and the behaviour-cloning loss applies",
+                          default=2000)
     expert_noise: float = doc("std of normalised-action noise added to expert actions (state coverage)",
                               default=0.1)
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "

@@ -103,6 +103,7 @@ class Learner(nn.Module):
         out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
         if self.cfg.expert == "none":
             out.pop("expert", None)
+            out.pop("expert_action", None)
         if self.priv_dim:
             out["priv_mask"] = torch.ones_like(out["reward"], dtype=torch.bool)
         else:
@@ -167,7 +168,8 @@ class Learner(nn.Module):
         return metrics
 
     def _bc_loss(self, states: dict, batch: dict) -> torch.Tensor | None:
-        """Behaviour cloning on expert rows: squared error of the actor's mean action (None when inactive)."""
+        """Behaviour cloning toward the expert's label on labelled rows (DAgger-style when the learner flew them):
+        squared error of the actor's mean action (None when inactive)."""
         if self.cfg.expert == "none" or self.updates > self.cfg.bc_updates or "expert" not in batch:
             return None
         mask = batch["expert"].to(states["feat"].dtype)  # (B, T)
@@ -180,7 +182,7 @@ class Learner(nn.Module):
             count = mask.sum()
         if float(count) == 0.0:
             return None
-        err = (self.actor.mean_action(states["feat"].detach()) - batch["action"]).square().sum(-1)  # (B, T)
+        err = (self.actor.mean_action(states["feat"].detach()) - batch["expert_action"]).square().sum(-1)  # (B, T)
         return (err * mask).sum() / mask.sum().clamp(min=1.0)
 
     @staticmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FIELDS = ("obs", "action", "reward", "cont", "is_first", "privileged", "expert")
+FIELDS = ("obs", "action", "reward", "cont", "is_first", "privileged", "expert", "expert_action")
 
 
 class SequenceBuffer:
@@ -27,7 +27,8 @@ class SequenceBuffer:
             "obs": np.zeros((n, c, obs_dim), np.float32), "action": np.zeros((n, c, action_dim), np.float32),
             "reward": np.zeros((n, c), np.float32), "cont": np.ones((n, c), np.float32),
             "is_first": np.zeros((n, c), bool), "privileged": np.zeros((n, c, max(priv_dim, 1)), np.float32),
-            "expert": np.zeros((n, c), bool),  # the action came from a demonstrating controller
+            "expert": np.zeros((n, c), bool),  # expert_action holds a demonstrator's label for this row
+            "expert_action": np.zeros((n, c, action_dim), np.float32),  # what the demonstrator would do here
         }
         self.ptr = np.zeros(n, np.int64)  # rows ever written per env (write position = ptr % rows)
         self.rng = np.random.default_rng(seed)

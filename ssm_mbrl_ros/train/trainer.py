@@ -233,7 +233,8 @@ class Trainer:
         try:
             while not self._should_stop(not self._budget_left()):
                 prefill = self.env_steps < cfg.prefill_steps
-                self.collector.step(learner.wm, learner.actor, expert=self.expert if prefill else None,
+                label = self.expert if learner.updates < cfg.bc_updates or prefill else None
+                self.collector.step(learner.wm, learner.actor, expert=label, expert_flies=prefill and label is not None,
                                     expert_noise=cfg.expert_noise)
                 self.env_steps = self.collector.env_steps
                 bar.update(cfg.num_envs)

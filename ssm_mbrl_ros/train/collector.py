@@ -18,10 +18,16 @@ def _np(x: torch.Tensor) -> np.ndarray:
 class Collector:
     """Steps a QuadVecEnv, writes rows to a SequenceBuffer and keeps finished-episode statistics."""
 
-    def __init__(self, env, buffer: SequenceBuffer, seed: int = 0):
-        self.env, self.buffer = env, buffer
+    def __init__(self, env, buffer: SequenceBuffer, seed: int = 0, recorder=None):
+        """recorder: an optional replay.recorder.EnvRecorder that also writes every episode to an MCAP store."""
+        self.env, self.buffer, self.recorder = env, buffer, recorder
         n = env.num_envs
         self.obs, info = env.reset(seed=seed)
+        if recorder is not None:
+            recorder.begin(info)
+            scale, offset = env.action_spec.scale_offset()
+            self._scale = torch.as_tensor(scale, device=env.device, dtype=self.obs.dtype)
+            self._offset = torch.as_tensor(offset, device=env.device, dtype=self.obs.dtype)
         self.priv = info["privileged"]
         self.reward = torch.zeros(n, device=env.device)
         self.is_first = torch.ones(n, dtype=torch.bool, device=env.device)
@@ -33,13 +39,13 @@ class Collector:
         self.episodes: list[dict] = []  # finished episodes since the last drain()
 
     @torch.no_grad()
-    def step(self, wm=None, actor=None, expert=None, expert_flies: bool = False, expert_noise: float = 0.0) -> None:
+    def step(self, wm=None, actor=None, expert=None, expert_flies=False, expert_noise: float = 0.0) -> None:
         """One vector-env step.
 
         Acts with the learned policy (wm + actor), or with uniform random actions when both are None. With an
         expert agent (act -> physical CTBR), every row also stores the expert's action for the visited state
-        as a label (DAgger-style: labels on the learner's own state distribution); with expert_flies the
-        expert's action (plus normalised noise) is executed instead of the policy's.
+        as a label (DAgger-style: labels on the learner's own state distribution); expert_flies (bool, or a
+        (N,) bool mask of envs) executes the expert's action (plus normalised noise) instead of the policy's.
         """
         env, n = self.env, self.env.num_envs
         if wm is not None:  # keep the filter's belief current even while an expert flies
@@ -52,18 +58,21 @@ class Collector:
             scale, offset = (torch.as_tensor(x, device=env.device, dtype=self.obs.dtype)
                              for x in env.action_spec.scale_offset())
             label = ((expert.act(self.obs, env) - offset) / scale).clamp(-1.0, 1.0).to(self.obs.dtype)
-        if expert_flies and label is not None:
-            noise = expert_noise * torch.randn(label.shape, generator=self.generator, device=env.device)
-            action = (label + noise).clamp(-1.0, 1.0)
-        elif wm is None:
+        if wm is None:
             action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
         else:
             action = actor.sample(feat)[0].to(env.device, self.obs.dtype)
+        flies = torch.as_tensor(expert_flies, device=env.device).expand(n) if label is not None else None
+        if flies is not None and bool(flies.any()):  # the expert flies these envs (all when expert_flies is True)
+            noise = expert_noise * torch.randn(label.shape, generator=self.generator, device=env.device)
+            action = torch.where(flies[:, None], (label + noise).clamp(-1.0, 1.0), action)
         self.buffer.add(self.all_ids, obs=_np(self.obs), action=_np(action), reward=_np(self.reward),
                         cont=np.ones(n, np.float32), is_first=self.is_first.cpu().numpy(), privileged=_np(self.priv),
                         expert=np.full(n, label is not None),
                         expert_action=_np(label) if label is not None else np.zeros((n, 4), np.float32))
         obs, reward, terminated, truncated, info = env.step(action)
+        if self.recorder is not None:  # the physical command the env applied (it clamps to [-1, 1] first)
+            self.recorder.step(action.clamp(-1.0, 1.0) * self._scale + self._offset, terminated, truncated, info)
         done = terminated | truncated
         self.env_steps += n
         if bool(done.any()):

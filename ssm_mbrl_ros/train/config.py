@@ -36,6 +36,8 @@ class TrainConfig:
                              default=64.0)
     batch_size: int = doc("sequences per world-model batch", default=16)
     seq_len: int = doc("steps per sequence", default=64)
+    record_store: bool = doc("also write every collected episode to LOGDIR/store as rosbag2 MCAP chunks (ros2 bag, "
+                             "Foxglove and `train-offline --bags` read them)", default=False)
     replay_capacity: int = doc("env steps kept in replay (oldest dropped first)", default=1_000_000)
     horizon: int = doc("imagination horizon in steps", default=15)
     discount: float = doc("discount per control step", default=0.99)
@@ -51,6 +53,8 @@ class TrainConfig:
                           default=1.0)
     bc_updates: int = doc("updates during which expert labels are collected and the behaviour-cloning loss applies",
                           default=2000)
+    expert_mix: float = doc("fraction of envs the expert keeps flying after the prefill while bc_updates last (the "
+                            "rest fly the policy; all are labelled)", default=0.5)
     expert_noise: float = doc("std of normalised-action noise added to expert actions (state coverage)",
                               default=0.1)
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
@@ -96,7 +100,7 @@ class TrainConfig:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
             raise ConfigError(f"{source}: set a budget: minutes > 0 or max_env_steps > 0")
-        for name in ("discount", "lam", "slow_critic_tau", "target_success"):
+        for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.expert not in ("none", "geometric"):

@@ -90,13 +90,22 @@ class Trainer:
         if resume:
             self._resume()
         torch.manual_seed(seed)
-        self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps)
+        recorder = None
+        if cfg.record_store:
+            from ssm_mbrl_ros.replay.recorder import EnvRecorder
+            from ssm_mbrl_ros.replay.store import EpisodeStore
+
+            recorder = EnvRecorder(EpisodeStore(self.logdir / ("store" if self.world == 1 else f"store_rank{self.rank}")),
+                                   self.env, seed=seed, episodes_per_chunk=max(16, cfg.num_envs))
+        self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps, recorder=recorder)
         self.collector.env_steps = self.env_steps
         self.expert = None
         if cfg.expert == "geometric":
             from ssm_mbrl_ros.evaluation.agents import GeometricAgent
 
             self.expert = GeometricAgent(self.env)
+        # after the prefill, the first expert_mix x num_envs envs keep flying the expert (a DAgger mixture)
+        self.expert_envs = torch.arange(cfg.num_envs, device=self.device) < round(cfg.expert_mix * cfg.num_envs)
         self.writer = None
         if self.main:
             self.logdir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +243,8 @@ class Trainer:
             while not self._should_stop(not self._budget_left()):
                 prefill = self.env_steps < cfg.prefill_steps
                 label = self.expert if learner.updates < cfg.bc_updates or prefill else None
-                self.collector.step(learner.wm, learner.actor, expert=label, expert_flies=prefill and label is not None,
+                self.collector.step(learner.wm, learner.actor, expert=label,
+                                    expert_flies=True if prefill else self.expert_envs,
                                     expert_noise=cfg.expert_noise)
                 self.env_steps = self.collector.env_steps
                 bar.update(cfg.num_envs)
@@ -267,6 +277,8 @@ class Trainer:
 
     def finish(self, interrupted: bool = False) -> dict:
         """Final evaluation, checkpoint, curves and summary.json (rank 0); returns the summary."""
+        if self.collector.recorder is not None:
+            self.collector.recorder.flush()
         summary = {"interrupted": interrupted}
         if self.world > 1:
             summary["ranks_in_sync"] = self._ranks_in_sync()

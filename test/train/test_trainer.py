@@ -20,7 +20,7 @@ TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("train") / "run"
-    assert main(["train", "--logdir", str(d), "--max-env-steps", "600", *TINY]) == 0
+    assert main(["train", "--logdir", str(d), "--max-env-steps", "600", "--set", "record_store=true", *TINY]) == 0
     return d
 
 
@@ -36,6 +36,10 @@ def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
     side = json.loads((run_dir / "policy.json").read_text())
     assert side["task"] == "hover" and side["training_config"]["train"]["wm"] == "s5"
     assert side["training_config"]["arch"]["world_model"]["deter"] == 32
+    from ssm_mbrl_ros.replay.replay import Replay
+
+    store = Replay(run_dir / "store")  # the collected episodes, as rosbag2 MCAP chunks
+    assert store.chunk_names and store.num_steps >= 8 * 100, store.report.summary()
     pol = OnnxPolicy(run_dir / "policy.onnx")
     action, ctbr, surprise = pol.step(np.zeros(pol.obs_dim, np.float32))
     assert action.shape == (4,) and np.all(np.abs(action) <= 1) and np.isfinite(surprise)

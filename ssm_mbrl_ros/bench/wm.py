@@ -111,6 +111,22 @@ def _closures(model: WorldModel, batch: dict, horizon: int, device) -> tuple:
     return update, observe, imagine
 
 
+def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev, seed: int):
+    """A closure running one trainer update (world model + actor-critic in imagination from 512 starts)."""
+    from ssm_mbrl_ros.core.config import to_dict
+    from ssm_mbrl_ros.train.config import TrainConfig
+    from ssm_mbrl_ros.train.learner import Learner
+
+    torch.manual_seed(seed)
+    wm = {k: v for k, v in to_dict(cfg).items() if k != "kind"}
+    tc = TrainConfig(wm=kind, preset="default", world_model=wm, horizon=horizon, actor_warmup_updates=0,
+                     device=str(dev))
+    learner = Learner(tc, data["obs"].shape[-1], data["privileged"].shape[-1], dev)
+    batch = {k: v.cpu().numpy() for k, v in data.items() if k in ("obs", "action", "reward", "cont", "is_first",
+                                                                  "privileged")}
+    return lambda: learner.update(batch)
+
+
 def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = None, horizon: int = 15,
              repeats: int = 5, device: str = "cpu", obs_dim: int = HOVER_OBS_DIM, priv_dim: int = PRIV_DIM,
              seed: int = 0) -> dict:
@@ -133,13 +149,16 @@ def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = 
         for name, fns in (("observe_ms", observes), ("imagine_ms", imagines)):
             for kind, ms in _time_interleaved(fns, repeats, dev).items():
                 out[name][kind][str(T)] = ms
+        fulls = {kind: _full_update(cfg, kind, data, horizon, dev, seed) for kind in kinds}
+        for kind, ms in _time_interleaved(fulls, repeats, dev).items():
+            out.setdefault("full_update_ms", {}).setdefault(kind, {})[str(T)] = ms
         out["speedup"][str(T)] = out["rssm_ms"][str(T)] / out["s5_ms"][str(T)]
         out["observe_speedup"][str(T)] = out["observe_ms"]["rssm"][str(T)] / out["observe_ms"]["s5"][str(T)]
         del updates, observes, imagines
     params = {kind: sum(p.numel() for p in make_world_model(replace(cfg, kind=kind), obs_dim, 4, priv_dim).parameters())
               for kind in kinds}
     out.update({
-        "batch": batch, "lengths": list(lengths), "horizon": horizon, "imagine_starts": "B*T",
+        "batch": batch, "lengths": list(lengths), "horizon": horizon, "imagine_starts": "B*T", "full_update": "trainer update: world model + actor-critic (512 imagination starts)",
         "repeats": repeats, "timing": "fastest of repeats after one warm-up, S5 and RSSM runs interleaved",
         "memory": ("cuda max_memory_allocated growth during one update" if dev.type == "cuda"
                    else "tensors saved for backward in one update (distinct storages)"),

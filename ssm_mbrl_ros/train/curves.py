@@ -46,8 +46,12 @@ def plot_curves(metrics_path: Path, out_path: Path, title: str = "") -> Path | N
         ax[1, 0].plot(steps, [r["obs_loss"] for r in train], label="obs", alpha=0.6)
         ax[1, 0].set(xlabel="env steps", ylabel="loss", yscale="log")
         ax[1, 0].legend()
-        ax[1, 1].plot(steps, [r["imag_return"] for r in train], label="imagined return")
-        ax[1, 1].plot(steps, [r["imag_value"] for r in train], label="critic value")
+        ac = [r for r in train if "imag_return" in r]
+        ax[1, 1].plot([r["env_steps"] for r in ac], [r["imag_return"] for r in ac], label="imagined return")
+        ax[1, 1].plot([r["env_steps"] for r in ac], [r["imag_value"] for r in ac], label="critic value")
+        bc = [r for r in train if "bc_loss" in r]
+        if bc:
+            ax[1, 1].plot([r["env_steps"] for r in bc], [r["bc_loss"] for r in bc], label="behaviour cloning loss")
         ax[1, 1].set(xlabel="env steps")
         ax[1, 1].legend()
         ep = [r for r in train if r.get("train_return") is not None]

@@ -119,7 +119,7 @@ class Learner(nn.Module):
         self.updates += 1
         bc = self._bc_loss(states, batch)
         if bc is not None:
-            metrics["bc_loss"] = float(bc)
+            metrics["bc_loss"] = float(bc.detach())
         if self.updates <= cfg.actor_warmup_updates:
             if bc is not None:  # imitation needs no model: it may start before imagination does
                 metrics["actor_grad_norm"] = self._step(self.opt_actor, cfg.bc_scale * bc, list(self.actor.parameters()))

@@ -253,7 +253,7 @@ class Trainer:
                     while self.env_steps - self.updates_env_steps >= per_update:
                         self.updates_env_steps += per_update
                         last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len))
-                        if learner.updates % cfg.log_every_updates == 0 and "actor_loss" in last_metrics:
+                        if learner.updates % cfg.log_every_updates == 0:
                             rec = {"kind": "train", **last_metrics,
                                    "train_return": float(np.mean(returns)) if returns else None}
                             self.log(rec)

@@ -13,7 +13,7 @@ from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", "--device", "cpu", "--minutes", "0",
         "--no-progress", "--set", "prefill_steps=200", "--set", "batch_size=4", "--set", "seq_len=16",
-        "--set", "imag_starts=64", "--set", "eval_episodes=4", "--set", "task_overrides=[episode_length_s=1.0]",
+        "--set", "imag_starts=64", "--set", "eval_episodes=4", "--set", "task_overrides=[episode_length_s=0.5]",
         "--set", "log_every_updates=5", "--set", "actor_warmup_updates=3"]
 
 
@@ -39,7 +39,7 @@ def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
     from ssm_mbrl_ros.replay.replay import Replay
 
     store = Replay(run_dir / "store")  # the collected episodes, as rosbag2 MCAP chunks
-    assert store.chunk_names and store.num_steps >= 8 * 100, store.report.summary()
+    assert store.chunk_names and store.num_steps >= 8 * 50, store.report.summary()
     pol = OnnxPolicy(run_dir / "policy.onnx")
     action, ctbr, surprise = pol.step(np.zeros(pol.obs_dim, np.float32))
     assert action.shape == (4,) and np.all(np.abs(action) <= 1) and np.isfinite(surprise)

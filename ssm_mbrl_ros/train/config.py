@@ -18,7 +18,7 @@ class TrainConfig:
     task: str = doc("task name (hover, circle, figure8, racing, or a *_partial variant)", default="hover")
     vehicle: str = doc("vehicle name (config/vehicles/NAME.yaml) or a YAML path", default="agile5")
     wm: str = doc("world model: s5 (parallel scan) or rssm (DreamerV3 GRU baseline)", default="s5")
-    preset: str = doc("world-model size preset: tiny, small, default", default="tiny")
+    preset: str = doc("world-model size preset: tiny, flight, small, default", default="flight")
     world_model: dict = doc("world-model config overrides on top of the preset (WorldModelConfig fields)",
                             default_factory=dict)
     task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)

@@ -37,6 +37,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="fc-sim config override, e.g. --set loss=0.2 (repeatable)")
     f.add_argument("--max-state-age", type=float, default=0.05,
                    help="supervisor stale-state limit, s (raise it when simulating jitter of the same size)")
+    f.add_argument("--policy", default=None, metavar="MODEL.onnx",
+                   help="fly an exported hover policy (e.g. models/hover.onnx) through the link instead of the "
+                        "geometric controller; its world-model surprise feeds the supervisor")
     f.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     f.set_defaults(run=run_fly_sim)
     return p
@@ -88,11 +91,23 @@ def run_fly_sim(args) -> int:
         assert len(target) == 3
     except (ValueError, AssertionError) as exc:
         raise ConfigError(f"--target: expected x,y,z in metres, got {args.target!r}") from exc
+    controller = None
+    if args.policy:
+        from ssm_mbrl_ros.link.onnx_controller import OnnxHoverController
+        from ssm_mbrl_ros.runtime.policy import PolicyLoadError
+        from ssm_mbrl_ros.runtime.sidecar import SidecarError
+
+        try:
+            controller = OnnxHoverController(args.policy, target)
+        except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
+            raise ConfigError(f"--policy: {e}") from e
     r = rehearse(args.duration, target, args.vehicle, args.overrides, settle_s=args.settle,
-                 supervisor_overrides={"max_state_age_s": args.max_state_age})
+                 supervisor_overrides={"max_state_age_s": args.max_state_age}, controller=controller)
+    r["controller"] = f"policy:{args.policy}" if args.policy else "geometric"
     log = r.pop("log")
     print(r.pop("fc_sim_output").rstrip())
-    print(f"offboard hover at {target} for {args.duration:.1f} s through MAVLink/UDP + fc-sim:")
+    print(f"offboard hover at {target} for {args.duration:.1f} s through MAVLink/UDP + fc-sim "
+          f"({r['controller']}):")
     print(f"  hover RMSE (after {args.settle:.1f} s settle): {r['hover_rmse_m']:.4f} m")
     print(f"  final position: {r['final_pos_m']}")
     lp = r["loop_period_ms"]

@@ -176,7 +176,8 @@ def fly(link: MavLink, controller, supervisor: Supervisor, duration_s: float, ra
         t0 = time.perf_counter()
         ctbr = np.asarray(controller(state17, now), dtype=float)
         x = dict(stamp_s=tel.stamp_s, pos_m=tel.pos_m, quat_wxyz=tel.quat_wxyz, ctbr=ctbr,
-                 policy_s=time.perf_counter() - t0, surprise=None, battery_fraction=tel.battery_fraction)
+                 policy_s=time.perf_counter() - t0, surprise=getattr(controller, "last_surprise", None),
+                 battery_fraction=tel.battery_fraction)
         if inject is not None and log.offboard_s is not None:
             x.update(inject(now, now - log.offboard_s) or {})
         if kill is not None and kill.is_set() and (supervisor.failsafe is None

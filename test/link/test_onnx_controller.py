@@ -1,0 +1,42 @@
+"""An exported hover policy as the link's controller: the observation equals the simulator's, bad models refused."""
+import numpy as np
+import pytest
+import torch
+
+from ssm_mbrl_ros.agent.actor_critic import Actor
+from ssm_mbrl_ros.export.policy_graph import export_policy
+from ssm_mbrl_ros.link.onnx_controller import OnnxHoverController
+from ssm_mbrl_ros.sim.env import make_env
+from ssm_mbrl_ros.world_models.base import make_world_model
+from ssm_mbrl_ros.world_models.config import wm_preset
+
+
+def exported(task, tmp_path):
+    env = make_env(task, 1, seed=3)
+    wm = make_world_model(wm_preset("tiny"), env.obs_layout.dim, 4, 0)
+    path = export_policy(wm, Actor(wm.feat_dim, hidden=16), tmp_path / f"{task}.onnx", obs_layout=env.obs_layout,
+                         action_spec=env.action_spec, control_hz=100.0, vehicle="agile5", task=task)
+    return env, path
+
+
+def test_observation_matches_the_simulator_and_ctbr_is_in_limits(tmp_path):
+    env, path = exported("hover", tmp_path)
+    obs, _ = env.reset(seed=3)
+    target = env.task.setpoint_m[0].double().numpy()
+    ctrl = OnnxHoverController(path, target, carrot_m=100.0)
+    state = env.sim.state[0].double().numpy()
+    np.testing.assert_allclose(ctrl.observation(state), obs[0].numpy(), atol=1e-5)
+    ctbr = ctrl(state, 0.0)
+    spec = env.action_spec
+    assert ctbr.shape == (4,) and spec.thrust_min_mps2 <= ctbr[0] <= spec.thrust_max_mps2
+    assert np.all(np.abs(ctbr[1:]) <= np.asarray(spec.max_rate_radps) + 1e-6)
+    assert ctrl.last_surprise is not None and ctrl.last_surprise >= 0.0
+    # far targets are approached through a carrot of carrot_m metres
+    far = OnnxHoverController(path, target + np.array([10.0, 0, 0]), carrot_m=1.0)
+    assert np.linalg.norm(far.observation(state)[:3]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_non_hover_policy_is_refused(tmp_path):
+    _, path = exported("hover_partial", tmp_path)
+    with pytest.raises(ValueError, match="not the hover layout"):
+        OnnxHoverController(path, [0, 0, 1.5])

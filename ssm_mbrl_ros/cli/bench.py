@@ -53,7 +53,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                  "Load an exported policy (.onnx + sidecar JSON) through the torch-free runtime and time "
                  "--steps single steps at batch 1 on one thread (p50/p99/max in us), then steps/s at "
                  "--batch-big.")
-    pol.add_argument("--policy", required=True, help="path to the exported .onnx (sidecar JSON beside it)")
+    pol.add_argument("--policy", default="hover",
+                     help="exported .onnx (sidecar JSON beside it), or the name of a shipped model (models/NAME.onnx)")
     pol.add_argument("--steps", type=int, default=10000, help="timed batch-1 steps")
     pol.add_argument("--batch-big", type=int, default=4096, help="batch size of the throughput measurement")
     pol.set_defaults(run=run_policy)
@@ -87,7 +88,9 @@ def run_policy(args) -> int:
     if args.steps < 100 or args.batch_big < 1:
         raise ConfigError("bench policy: need --steps >= 100 and --batch-big >= 1")
     try:
-        result = bench_policy(args.policy, steps=args.steps, batch_big=args.batch_big)
+        from ssm_mbrl_ros.runtime.models import find_model
+
+        result = bench_policy(find_model(args.policy), steps=args.steps, batch_big=args.batch_big)
     except (OSError, ValueError) as exc:  # missing file, bad sidecar, checksum or graph mismatch
         raise ConfigError(str(exc)) from exc
     lat = result["latency_us"]

@@ -20,8 +20,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="task name: hover, circle, figure8, racing, or a *_partial variant "
                         "(default: the --policy sidecar's task, else hover)")
     p.add_argument("--policy", default=None, metavar="MODEL.onnx",
-                   help="fly an exported policy (.onnx with its .json sidecar) through onnxruntime instead of "
-                        "a classical --controller")
+                   help="fly an exported policy (.onnx with its .json sidecar, or a shipped model name such as hover) "
+                        "through onnxruntime instead of a classical --controller")
     p.add_argument("--controller", default="geometric",
                    help="classical controller: geometric (SE(3) position control -> CTBR) or hover (open loop)")
     p.add_argument("--vehicle", default=None,
@@ -58,7 +58,10 @@ def run(args) -> int:
     if args.policy:
         from ssm_mbrl_ros.runtime.sidecar import SidecarError, load_sidecar
 
+        from ssm_mbrl_ros.runtime.models import find_model
+
         try:
+            args.policy = str(find_model(args.policy))
             sidecar = load_sidecar(args.policy)
         except (SidecarError, FileNotFoundError) as e:
             raise ConfigError(f"--policy: {e}") from e

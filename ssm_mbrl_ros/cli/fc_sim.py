@@ -97,7 +97,10 @@ def run_fly_sim(args) -> int:
         from ssm_mbrl_ros.runtime.policy import PolicyLoadError
         from ssm_mbrl_ros.runtime.sidecar import SidecarError
 
+        from ssm_mbrl_ros.runtime.models import find_model
+
         try:
+            args.policy = str(find_model(args.policy))
             controller = OnnxHoverController(args.policy, target)
         except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
             raise ConfigError(f"--policy: {e}") from e

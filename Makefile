@@ -32,7 +32,7 @@ demo: $(STAMP)  ## fly the geometric controller on hover and figure-8 in the sim
 	$(VENV)/bin/ssm-mbrl evaluate --task hover --controller geometric --episodes 16 --json $(OUT)/demo_hover.json --plot $(OUT)/demo_hover.png
 	$(VENV)/bin/ssm-mbrl evaluate --task figure8 --controller geometric --episodes 16 --json $(OUT)/demo_figure8.json --plot $(OUT)/demo_figure8.png
 
-test: $(STAMP)  ## run the whole test suite
+test: $(ROS_STAMP)  ## run the whole test suite (installs the [ros] extra: real rclpy for the node tests)
 	$(PY) -m pytest -q test
 
 bench: $(STAMP)  ## simulator throughput benchmark -> out/bench_sim.json

@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "evaluate": "evaluate",
     "bench": "bench",
     "bags": "bags",
+    "launch": "launch",
     "fc-sim": "fc_sim",
     "fly-sim": "fc_sim",
 }

@@ -1,0 +1,57 @@
+"""Message <-> array conversions (ENU/FLU, SI units) for the nodes.
+
+nav_msgs/Odometry: header.frame_id odom (world ENU), child_frame_id base_link (body FLU); pose = position (m)
+and attitude body->world; twist = linear velocity (m/s) and body rates (rad/s), both in the child frame.
+geometry_msgs/TwistStamped CTBR: twist.angular = body rates FLU (rad/s), twist.linear.z = mass-normalised
+collective thrust (m/s^2), twist.linear.x/y = 0, frame_id base_link.
+"""
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import TwistStamped
+from nav_msgs.msg import Odometry
+
+from ssm_mbrl_ros.core.frames import quat_rotate, quat_conjugate
+
+
+def odom_to_state17(msg: Odometry, out: np.ndarray) -> np.ndarray:
+    """Fill out (17,) in the simulator layout: pos m ENU, quat wxyz body->world, world velocity m/s, rates FLU."""
+    p, q, v, w = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist.linear, msg.twist.twist.angular
+    out[0:3] = (p.x, p.y, p.z)
+    out[3:7] = (q.w, q.x, q.y, q.z)
+    out[7:10] = quat_rotate(out[3:7], np.array((v.x, v.y, v.z)))  # body FLU -> world ENU
+    out[10:13] = (w.x, w.y, w.z)
+    out[13:17] = 0.0  # rotor speeds are not observed
+    return out
+
+
+def state17_to_odom(state: np.ndarray, msg: Odometry, stamp) -> Odometry:
+    """Fill an Odometry from a simulator-layout state (world velocity rotated into the body frame)."""
+    msg.header.stamp = stamp
+    msg.header.frame_id, msg.child_frame_id = "odom", "base_link"
+    pos, quat, vel, omega = state[0:3], state[3:7], state[7:10], state[10:13]
+    msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = (float(x) for x in pos)
+    o = msg.pose.pose.orientation
+    o.w, o.x, o.y, o.z = (float(x) for x in quat)
+    vb = quat_rotate(quat_conjugate(quat), vel)
+    t = msg.twist.twist
+    t.linear.x, t.linear.y, t.linear.z = (float(x) for x in vb)
+    t.angular.x, t.angular.y, t.angular.z = (float(x) for x in omega)
+    return msg
+
+
+def ctbr_to_twist(ctbr: np.ndarray, msg: TwistStamped, stamp) -> TwistStamped:
+    """Fill a CTBR TwistStamped from (thrust m/s^2, roll, pitch, yaw rate rad/s FLU)."""
+    msg.header.stamp = stamp
+    msg.header.frame_id = "base_link"
+    msg.twist.linear.x = msg.twist.linear.y = 0.0
+    msg.twist.linear.z = float(ctbr[0])
+    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = (float(x) for x in ctbr[1:4])
+    return msg
+
+
+def twist_to_ctbr(msg: TwistStamped, out: np.ndarray) -> np.ndarray:
+    """(4,) CTBR from a TwistStamped (see module doc)."""
+    out[0] = msg.twist.linear.z
+    out[1:4] = (msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z)
+    return out

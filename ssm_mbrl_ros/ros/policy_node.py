@@ -1,0 +1,146 @@
+"""policy node: odom -> observation -> exported ONNX policy -> cmd_ctbr, with hot model swaps.
+
+Subscribes  odom (nav_msgs/Odometry, sensor-data QoS), setpoint (geometry_msgs/PointStamped, ENU m;
+            a new setpoint is a new episode: the recurrent state resets), policy/model
+            (std_msgs/String: path of a new .onnx; loaded and validated off the control path,
+            then swapped in atomically)
+Publishes   cmd_ctbr (geometry_msgs/TwistStamped CTBR, header stamp = the odometry stamp it answers),
+            diagnostics (diagnostic_msgs/DiagnosticArray, 1 Hz: step time p50/max, model, swaps, resets)
+Runs the torch-free runtime (onnxruntime + numpy); the hot path reuses preallocated arrays.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PointStamped, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from std_msgs.msg import String
+
+from ssm_mbrl_ros.core.config import ConfigError, doc
+from ssm_mbrl_ros.link.onnx_controller import OnnxHoverController
+from ssm_mbrl_ros.runtime.models import find_model
+from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, odom_to_state17
+from ssm_mbrl_ros.ros.params import read_config, run_node
+
+
+@dataclass
+class PolicyNodeConfig:
+    """Parameters of the policy node (read once at start)."""
+
+    model: str = doc("exported policy: a .onnx path (sidecar beside it) or a shipped model name", default="hover")
+    setpoint_m: list = doc("initial hover setpoint x, y, z (ENU m) until a setpoint message arrives",
+                           default_factory=lambda: [0.0, 0.0, 1.5])
+    odom_topic: str = doc("odometry input topic", default="odom")
+    cmd_topic: str = doc("CTBR command output topic", default="cmd_ctbr")
+    setpoint_topic: str = doc("setpoint input topic (PointStamped, ENU m)", default="setpoint")
+    model_topic: str = doc("topic announcing a new model path (std_msgs/String)", default="policy/model")
+    odom_gap_reset_s: float = doc("reset the recurrent state when odometry resumes after a gap longer than this (s)",
+                                  default=0.2)
+    carrot_m: float = doc("setpoints farther than this are approached via a point this far ahead (m)", default=1.0)
+
+    def validate(self, source: str = "policy") -> None:
+        """setpoint_m has 3 numbers, times and distances are positive."""
+        if len(self.setpoint_m) != 3:
+            raise ConfigError(f"{source}.setpoint_m: expected [x, y, z] in metres, got {self.setpoint_m!r}")
+        for name in ("odom_gap_reset_s", "carrot_m"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{source}.{name}: must be > 0, got {getattr(self, name)}")
+
+
+def load_controller(model: str, target, carrot_m: float) -> OnnxHoverController:
+    """Load and validate a hover policy; ConfigError with the reason when it cannot fly."""
+    try:
+        return OnnxHoverController(find_model(model), target, carrot_m=carrot_m)
+    except (OSError, ValueError) as exc:  # missing file, sidecar/checksum/graph mismatch, wrong layout
+        raise ConfigError(f"model {model!r}: {exc}") from exc
+
+
+class PolicyNode(Node):
+    """The onnxruntime policy in the loop."""
+
+    def __init__(self, **kwargs):
+        super().__init__("policy", **kwargs)
+        self.cfg = read_config(self, PolicyNodeConfig)
+        self.ctrl = load_controller(self.cfg.model, self.cfg.setpoint_m, self.cfg.carrot_m)
+        self.model_path = str(self.ctrl.policy.path)
+        self._state = np.zeros(17)
+        self._cmd = TwistStamped()
+        self._times = np.zeros(1000)
+        self._n = 0
+        self.swaps = self.resets = self.rejected = 0
+        self._last_odom_s: float | None = None
+        self.pub = self.create_publisher(TwistStamped, self.cfg.cmd_topic, qos_profile_sensor_data)
+        self.diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.create_subscription(Odometry, self.cfg.odom_topic, self.on_odom, qos_profile_sensor_data)
+        latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(PointStamped, self.cfg.setpoint_topic, self.on_setpoint, latched)
+        self.create_subscription(String, self.cfg.model_topic, self.on_model, 10)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.get_logger().info(f"policy {self.model_path} on {self.cfg.odom_topic} -> {self.cfg.cmd_topic}")
+
+    def on_odom(self, msg: Odometry) -> None:
+        """The hot path: state -> observation -> ONNX step -> CTBR, answering with the odometry's stamp."""
+        t0 = time.perf_counter()
+        if self._last_odom_s is not None and t0 - self._last_odom_s > self.cfg.odom_gap_reset_s:
+            self.ctrl.reset()  # stale belief after a gap: start a new episode
+            self.resets += 1
+        self._last_odom_s = t0
+        ctrl = self.ctrl  # one read: a concurrent swap replaces the reference, never mutates it
+        ctbr = ctrl(odom_to_state17(msg, self._state), 0.0)
+        self.pub.publish(ctbr_to_twist(ctbr, self._cmd, msg.header.stamp))
+        self._times[self._n % len(self._times)] = time.perf_counter() - t0
+        self._n += 1
+
+    def on_setpoint(self, msg: PointStamped) -> None:
+        """New hover setpoint (ENU m): a new episode for the recurrent policy."""
+        self.ctrl.target = np.array([msg.point.x, msg.point.y, msg.point.z])
+        self.ctrl.reset()
+        self.resets += 1
+
+    def on_model(self, msg: String) -> None:
+        """Load the announced model in a thread; swap only if it validates (else keep flying the old one)."""
+        def load():
+            try:
+                new = load_controller(msg.data, self.ctrl.target, self.cfg.carrot_m)
+            except ConfigError as exc:
+                self.rejected += 1
+                self.get_logger().error(f"model swap rejected, keeping {self.model_path}: {exc}")
+                return
+            self.ctrl, self.model_path = new, str(new.policy.path)
+            self.swaps += 1
+            self.get_logger().info(f"swapped in {self.model_path}")
+
+        threading.Thread(target=load, daemon=True).start()
+
+    def step_times_ms(self) -> np.ndarray:
+        """Recent hot-path durations (ms)."""
+        return self._times[:min(self._n, len(self._times))] * 1e3
+
+    def publish_diagnostics(self) -> None:
+        """Timing statistics and model status as diagnostic_msgs/DiagnosticArray."""
+        t = self.step_times_ms()
+        values = {"model": self.model_path, "steps": str(self._n), "swaps": str(self.swaps),
+                  "rejected_models": str(self.rejected), "resets": str(self.resets),
+                  "step_ms_p50": f"{np.median(t):.3f}" if t.size else "nan",
+                  "step_ms_max": f"{t.max():.3f}" if t.size else "nan",
+                  "surprise": f"{self.ctrl.last_surprise}"}
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="ssm_mbrl_ros/policy", message="running",
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag.publish(msg)
+
+
+def main(args=None) -> int:
+    """`python -m ssm_mbrl_ros.ros.policy_node --ros-args -p model:=hover`."""
+    return run_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

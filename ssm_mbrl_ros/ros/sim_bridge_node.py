@@ -1,0 +1,131 @@
+"""state_bridge (source=sim): the simulator in real time as a drone on ROS topics.
+
+Publishes   odom (nav_msgs/Odometry, sensor-data QoS; true state, ENU/FLU), setpoint (geometry_msgs/
+            PointStamped, latched; republished at every episode start), privileged (std_msgs/
+            Float32MultiArray: state 17 + parameter scales 5 + wind 3; simulation only), episode
+            (std_msgs/String JSON at every episode end: return, length, success, final error)
+Subscribes  cmd_ctbr (geometry_msgs/TwistStamped CTBR); the latest command is held for one control
+            period, after cmd_timeout_s without one the vehicle gets hover thrust and zero rates
+One drone, stepped by a wall timer at the task's control rate (default 100 Hz); physics compiled
+with torch inductor by default (about 2 ms per step here; the first start compiles for ~30 s).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from geometry_msgs.msg import PointStamped, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from std_msgs.msg import Float32MultiArray, String
+
+from ssm_mbrl_ros.core.config import ConfigError, doc
+from ssm_mbrl_ros.ros.conversions import state17_to_odom, twist_to_ctbr
+from ssm_mbrl_ros.ros.params import read_config, run_node
+from ssm_mbrl_ros.sim.env import make_env
+
+GRAVITY_MPS2 = 9.81
+
+
+@dataclass
+class SimBridgeConfig:
+    """Parameters of the simulated state bridge (read once at start)."""
+
+    task: str = doc("task (hover tasks publish their setpoint)", default="hover")
+    vehicle: str = doc("vehicle name or YAML path", default="agile5")
+    seed: int = doc("simulator seed", default=0)
+    task_overrides: list = doc("task config overrides KEY=VALUE", default_factory=list)
+    compile: bool = doc("compile the physics with torch inductor (needed for 100 Hz real time on 2 cores)",
+                        default=True)
+    cmd_timeout_s: float = doc("after this long without cmd_ctbr, command hover thrust and zero rates (s)",
+                               default=0.1)
+    odom_topic: str = doc("odometry output topic", default="odom")
+    cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
+    setpoint_topic: str = doc("setpoint output topic", default="setpoint")
+
+    def validate(self, source: str = "state_bridge") -> None:
+        """Positive timeout."""
+        if not self.cmd_timeout_s > 0:
+            raise ConfigError(f"{source}.cmd_timeout_s: must be > 0, got {self.cmd_timeout_s}")
+
+
+class SimBridgeNode(Node):
+    """A real-time simulated drone."""
+
+    def __init__(self, **kwargs):
+        super().__init__("state_bridge", **kwargs)
+        self.cfg = cfg = read_config(self, SimBridgeConfig)
+        torch.set_num_threads(1)
+        self.env = make_env(cfg.task, 1, vehicle=cfg.vehicle, seed=cfg.seed, overrides=list(cfg.task_overrides),
+                            compile_physics=cfg.compile)
+        self.dt_s = self.env.dt_s
+        self._hover = torch.tensor([[GRAVITY_MPS2, 0.0, 0.0, 0.0]])
+        self._cmd = self._hover.clone()
+        self._cmd_np = np.zeros(4)
+        self._cmd_wall_s = -1e9
+        self.steps = self.episodes = 0
+        self.step_ms: list[float] = []
+        self._odom = Odometry()
+        self.pub_odom = self.create_publisher(Odometry, cfg.odom_topic, qos_profile_sensor_data)
+        latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_setpoint = self.create_publisher(PointStamped, cfg.setpoint_topic, latched)
+        self.pub_priv = self.create_publisher(Float32MultiArray, "privileged", qos_profile_sensor_data)
+        self.pub_episode = self.create_publisher(String, "episode", 10)
+        self.create_subscription(TwistStamped, cfg.cmd_topic, self.on_cmd, qos_profile_sensor_data)
+        t0 = time.perf_counter()
+        self.env.reset(seed=cfg.seed)
+        for _ in range(3):  # compile (first start) / warm the physics so the first real tick is on time
+            self.env.step_physical(self._hover)
+        self.env.reset(seed=cfg.seed)
+        self.get_logger().info(f"simulated {cfg.task}/{cfg.vehicle} at {1 / self.dt_s:.0f} Hz "
+                               f"(warm-up {time.perf_counter() - t0:.1f} s)")
+        self.publish_setpoint()
+        self.create_timer(self.dt_s, self.tick)
+
+    def on_cmd(self, msg: TwistStamped) -> None:
+        """Hold the latest CTBR command."""
+        twist_to_ctbr(msg, self._cmd_np)
+        self._cmd = torch.from_numpy(self._cmd_np.copy()).float()[None]
+        self._cmd_wall_s = time.monotonic()
+
+    def publish_setpoint(self) -> None:
+        """The current episode's setpoint (hover tasks), latched."""
+        sp = getattr(self.env.task, "setpoint_m", None)
+        if sp is None:
+            return
+        msg = PointStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = "odom"
+        msg.point.x, msg.point.y, msg.point.z = (float(x) for x in sp[0])
+        self.pub_setpoint.publish(msg)
+
+    def tick(self) -> None:
+        """One control period: apply the held command, step, publish."""
+        t0 = time.perf_counter()
+        fresh = time.monotonic() - self._cmd_wall_s <= self.cfg.cmd_timeout_s
+        _, _, term, trunc, info = self.env.step_physical(self._cmd if fresh else self._hover)
+        self.steps += 1
+        stamp = self.get_clock().now().to_msg()
+        self.pub_odom.publish(state17_to_odom(self.env.sim.state[0].double().numpy(), self._odom, stamp))
+        self.pub_priv.publish(Float32MultiArray(data=info["privileged"][0].float().tolist()))
+        if bool(term[0] or trunc[0]):
+            self.episodes += 1
+            rec = {"episode": self.episodes, "return": float(info["episode_return"][0]),
+                   "length_steps": int(info["episode_length"][0]), "success": bool(info["success"][0]),
+                   "final_pos_err_m": float(info["pos_err_m"][0]), "terminated": bool(term[0])}
+            self.pub_episode.publish(String(data=json.dumps(rec)))
+            self.publish_setpoint()
+        self.step_ms.append((time.perf_counter() - t0) * 1e3)
+
+
+def main(args=None) -> int:
+    """`python -m ssm_mbrl_ros.ros.sim_bridge_node --ros-args -p task:=hover`."""
+    return run_node(SimBridgeNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

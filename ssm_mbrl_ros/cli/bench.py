@@ -14,7 +14,7 @@ def _bench(bsub, name: str, help: str, description: str) -> argparse.ArgumentPar
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc, ros)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = _bench(bsub, "sim", "simulator throughput (env-steps/s) over batch sizes",
@@ -70,7 +70,35 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="fc-sim config override, e.g. --set wind_mps=[2,1,0] --set loss=0.2 (repeatable)")
     f.set_defaults(run=run_fc)
+    r = _bench(bsub, "ros", "odom -> cmd_ctbr latency through the policy node over DDS at 250 Hz",
+               "Publish nav_msgs/Odometry at --rate Hz to the policy node (a separate process, as deployed) and "
+               "time each answering cmd_ctbr (same stamp) for --duration s: latency p50/p99/max and missed "
+               "cycles (no answer before the next odometry). Needs rclpy (ROS 2 install or make venv-ros).")
+    r.add_argument("--policy", default="hover", help="exported .onnx or shipped model name")
+    r.add_argument("--rate", type=float, default=250.0, help="odometry rate, Hz")
+    r.add_argument("--duration", type=float, default=60.0, help="measured seconds (after a 3 s warm-up)")
+    r.set_defaults(run=run_ros)
     return p
+
+
+def run_ros(args) -> int:
+    """Run the ROS latency benchmark."""
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    if args.rate <= 0 or args.duration <= 0:
+        raise ConfigError("bench ros: --rate and --duration must be > 0")
+    try:
+        from ssm_mbrl_ros.ros.bench_latency import bench_ros
+    except ImportError as exc:
+        raise ConfigError(f"bench ros needs rclpy and the message packages (make venv-ros): {exc}") from exc
+    try:
+        result = bench_ros(args.policy, rate_hz=args.rate, duration_s=args.duration)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from exc
+    lat = result["latency_ms"]
+    print(f"latency ms: p50 {lat['p50']:.3f}, p99 {lat['p99']:.3f}, max {lat['max']:.3f}; "
+          f"missed cycles {result['missed_cycles']} of {result['cycles']}")
+    return _report(result, args.json_path)
 
 
 def run_fc(args) -> int:

@@ -66,3 +66,44 @@ def plot_curves(metrics_path: Path, out_path: Path, title: str = "") -> Path | N
     fig.savefig(out_path, dpi=90)
     plt.close(fig)
     return out_path
+
+
+def compare_runs(runs: list[tuple[str, str]], out_path, title: str = "") -> Path:
+    """One PNG comparing several runs' evaluations (success, position RMSE) vs env steps and wall-clock."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    for run_dir, label in runs:
+        ev = [r for r in read_metrics(Path(run_dir) / "metrics.jsonl") if r.get("kind") == "eval"]
+        steps = [r["env_steps"] for r in ev]
+        minutes = [r["wall_s"] / 60.0 for r in ev]
+        ax[0].plot(steps, [r["success_rate"] or 0.0 for r in ev], "o-", label=label)
+        ax[1].plot(minutes, [r["success_rate"] or 0.0 for r in ev], "o-", label=label)
+        ax[2].semilogy(steps, [r["final_pos_err_m"] or 1e3 for r in ev], "o-", label=label)
+    ax[0].set(xlabel="env steps", ylabel="eval success rate", ylim=(-0.02, 1.02))
+    ax[1].set(xlabel="wall-clock (min)", ylabel="eval success rate", ylim=(-0.02, 1.02))
+    ax[2].set(xlabel="env steps", ylabel="eval final position error (m)")
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+    return Path(out_path)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Compare training runs: python -m ssm_mbrl_ros.train.curves "
+                                             "--out cmp.png RUN_DIR:LABEL ...")
+    ap.add_argument("runs", nargs="+", help="RUN_DIR:LABEL")
+    ap.add_argument("--out", required=True, help="output PNG")
+    ap.add_argument("--title", default="", help="figure title")
+    a = ap.parse_args()
+    print(compare_runs([tuple(r.rsplit(":", 1)) for r in a.runs], a.out, a.title))

@@ -28,9 +28,12 @@ venv: $(STAMP)  ## create .venv with torch + the package (editable)
 
 venv-ros: $(ROS_STAMP)  ## also install rclpy + message packages from PyPI (ros-kilted-* wheels)
 
-demo: $(STAMP)  ## fly the geometric controller on hover and figure-8 in the simulator; metrics + PNGs in out/
+demo: $(STAMP)  ## fly the shipped hover and figure-8 policies (ONNX) and the geometric yardstick in simulation; hover through MAVLink + fc-sim; JSON + PNGs in out/
+	$(VENV)/bin/ssm-mbrl evaluate --policy hover --episodes 32 --json $(OUT)/demo_policy_hover.json
+	$(VENV)/bin/ssm-mbrl evaluate --policy figure8 --episodes 32 --json $(OUT)/demo_policy_figure8.json
 	$(VENV)/bin/ssm-mbrl evaluate --task hover --controller geometric --episodes 16 --json $(OUT)/demo_hover.json --plot $(OUT)/demo_hover.png
 	$(VENV)/bin/ssm-mbrl evaluate --task figure8 --controller geometric --episodes 16 --json $(OUT)/demo_figure8.json --plot $(OUT)/demo_figure8.png
+	$(VENV)/bin/ssm-mbrl fly-sim --policy hover --duration 15 --json $(OUT)/demo_fly_sim.json
 
 test: $(ROS_STAMP)  ## run the whole test suite (installs the [ros] extra: real rclpy for the node tests)
 	$(PY) -m pytest -q test

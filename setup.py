@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "onnxruntime>=1.18",
     "pymavlink>=2.4",
     "rosbags>=0.10",
+    "tensorboard",
 ]
 
 # Real rclpy + message packages from PyPI for machines without a ROS 2 install.

@@ -23,7 +23,8 @@ def test_package_xml_is_format3_ament_python_with_unique_exec_depends():
     names = [re.match(r'\s*"([A-Za-z0-9_-]+)', line).group(1).lower()
              for line in block.splitlines() if line.strip().startswith('"')]
     rosdep = {"pyyaml": "python3-yaml", "gymnasium": "python3-gymnasium-pip", "onnxruntime": "python3-onnxruntime-pip",
-              "pymavlink": "python3-pymavlink-pip", "rosbags": "python3-rosbags-pip"}
+              "pymavlink": "python3-pymavlink-pip", "rosbags": "python3-rosbags-pip",
+              "tensorboard": "python3-tensorboard-pip"}
     for name in names:
         key = rosdep.get(name, f"python3-{name}")
         assert key in deps, f"package.xml lacks <exec_depend>{key}</exec_depend> for {name}"

@@ -118,3 +118,25 @@ def test_wrong_parameters_fail_with_the_reason(models, tmp_path):
     r = subprocess.run([sys.executable, "-m", "ssm_mbrl_ros.cli", "launch", "fly_sim", "--set", "nobody.x=1"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "NODE.PARAM=VALUE" in r.stderr
+
+
+def test_shipped_hover_model_hovers_through_the_graph():
+    """The simulated drone flown by models/hover.onnx over DDS in real time: full episodes, ending near the setpoint."""
+    from ssm_mbrl_ros.runtime.models import find_model
+
+    model = find_model("hover")
+    proc = subprocess.Popen([sys.executable, "-m", "ssm_mbrl_ros.cli", "launch", "fly_sim", "--set",
+                             f"policy.model={model}", "--set", "state_bridge.task_overrides=[episode_length_s=6.0]",
+                             "--duration", "300"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rclpy.init()
+    probe = Probe()
+    try:
+        assert probe.spin_until(lambda: len(probe.episodes) >= 3, 240), f"episodes: {probe.episodes}"
+    finally:
+        probe.destroy_node()
+        rclpy.try_shutdown()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    eps = probe.episodes[:3]
+    assert not any(e["terminated"] for e in eps), eps  # no crash, no leaving the box: every episode runs to the end
+    assert np.median([e["final_pos_err_m"] for e in eps]) < 0.3, eps

@@ -13,7 +13,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      "and write MODELS/NAME.md: how it was trained (command, env steps, wall-clock) and the "
                      "measured metrics, plus NAME_eval.json and the trajectory PNG."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--run", required=True, help="training log directory (holds best.onnx, config.json, summary.json)")
+    p.add_argument("--run", dest="run_dir", required=True, help="training log directory (holds best.onnx, config.json, summary.json)")
     p.add_argument("--name", required=True, help="model name, e.g. hover or figure8")
     p.add_argument("--which", default="best", choices=["best", "policy"], help="best evaluated or latest policy")
     p.add_argument("--models", default="models", help="output directory")
@@ -34,7 +34,7 @@ def run(args) -> int:
     from ssm_mbrl_ros.cli.main import main as cli_main
     from ssm_mbrl_ros.core.config import ConfigError
 
-    run_dir, out = Path(args.run), Path(args.models)
+    run_dir, out = Path(args.run_dir), Path(args.models)
     src = run_dir / f"{args.which}.onnx"
     if not src.is_file() or not src.with_suffix(".json").is_file():
         raise ConfigError(f"{src} (with its .json sidecar) not found: is {run_dir} a training run?")
@@ -65,7 +65,7 @@ Control rate {side['control_hz']} Hz. SHA-256 `{side['onnx_sha256']}`.
 - command: `{command}`
 - env steps at export: {tc.get('env_steps')}, training wall-clock at export: {tc.get('wall_s')} s
   (whole run: {summary.get('env_steps')} env steps, {summary.get('wall_s')} s, {summary.get('updates')} updates)
-- world model: {train.get('wm')} / preset {train.get('preset')}; expert prefill: {train.get('expert')};
+- world model: {train.get('wm')} / preset {train.get('preset')}; expert guidance: {train.get("expert")};
   seed {train.get('seed')}
 
 ## Evaluation (closed loop, this file through onnxruntime)

@@ -138,5 +138,6 @@ def test_shipped_hover_model_hovers_through_the_graph():
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
     eps = probe.episodes[:3]
+    print("episodes through the graph:", eps)
     assert not any(e["terminated"] for e in eps), eps  # no crash, no leaving the box: every episode runs to the end
     assert np.median([e["final_pos_err_m"] for e in eps]) < 0.3, eps

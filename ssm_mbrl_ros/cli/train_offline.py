@@ -22,7 +22,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/offline", help="output directory")
     p.add_argument("--init", default=None, help="world_model.pt or checkpoint.pt to fine-tune (default: fresh)")
     p.add_argument("--wm", default="s5", help="world model for a fresh start: s5 or rssm")
-    p.add_argument("--preset", default="tiny", help="size preset for a fresh start: tiny, small, default")
+    p.add_argument("--preset", default="flight", help="size preset for a fresh start: tiny, flight, small, default")
     p.add_argument("--updates", type=int, default=500, help="world-model updates (0 = until --minutes)")
     p.add_argument("--minutes", type=float, default=0.0, help="wall-clock limit in minutes (0 = none)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch")

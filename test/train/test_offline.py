@@ -16,7 +16,7 @@ def store(tmp_path_factory):
 
 def test_train_offline_reports_heldout_error_and_improves(store, tmp_path):
     out = tmp_path / "off"
-    assert main(["train-offline", "--bags", str(store), "--out", str(out), "--updates", "400", "--seq-len", "32",
+    assert main(["train-offline", "--bags", str(store), "--out", str(out), "--updates", "400", "--preset", "tiny", "--seq-len", "32",
                  "--horizons", "1,10,25", "--no-progress"]) == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["bags"] >= 1 and rep["episodes"] == 10 and rep["heldout_steps"] > 0

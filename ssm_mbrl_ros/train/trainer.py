@@ -297,6 +297,11 @@ class Trainer:
             (self.logdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             if self.writer is not None:
                 self.writer.close()
+        if self.world > 1:  # every rank waits for rank 0's evaluation, then the group is torn down cleanly
+            import torch.distributed as dist
+
+            dist.barrier()  # (exiting with live gloo threads aborts the process: "terminate called ...")
+            dist.destroy_process_group()
         return summary
 
     def _ranks_in_sync(self) -> bool:

@@ -69,13 +69,13 @@ def export_onnx(graph: PolicyGraph, path, obs_dim: int) -> Path:
     args = (torch.zeros(2, obs_dim, dtype=p.dtype, device=p.device), graph.initial_state(2),
             torch.zeros(2, dtype=p.dtype, device=p.device))
     buf = io.BytesIO()
-    # shape checks in the modules are constant for a trace; their TracerWarnings are expected noise
-    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     # dynamo=False: the TorchScript exporter handles the S5 step and argmax-free latents in one
     # deterministic graph on CPU in well under a second; passing it explicitly pins the behaviour
     # across torch releases whose default changed.
-    torch.onnx.export(graph, args, buf, dynamo=False, opset_version=OPSET, input_names=INPUTS,
-                      output_names=OUTPUTS, dynamic_axes={n: {0: "B"} for n in INPUTS + OUTPUTS})
+    with warnings.catch_warnings():  # shape checks are constant for a trace: their TracerWarnings are noise
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(graph, args, buf, dynamo=False, opset_version=OPSET, input_names=INPUTS,
+                          output_names=OUTPUTS, dynamic_axes={n: {0: "B"} for n in INPUTS + OUTPUTS})
     model = onnx.load_from_string(buf.getvalue())
     model.ir_version = min(model.ir_version, IR_VERSION)
     onnx.checker.check_model(model)

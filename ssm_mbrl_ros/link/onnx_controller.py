@@ -28,6 +28,7 @@ class OnnxHoverController:
         self.carrot_m = carrot_m
         self.last_action = np.zeros(4, np.float32)
         self.last_surprise: float | None = None
+        self._obs = np.zeros(self.policy.obs_dim, np.float32)  # reused every step
         self.policy.reset(1)
 
     def reset(self) -> None:
@@ -42,12 +43,14 @@ class OnnxHoverController:
         dist = float(np.linalg.norm(err))
         if dist > self.carrot_m:  # the policy was trained on setpoints within a few metres: approach via a carrot
             err = err * (self.carrot_m / dist)
-        return np.concatenate([err, s[7:10], quat_to_rotmat(s[3:7]).reshape(9), s[10:13],
-                               self.last_action]).astype(np.float32)
+        o = self._obs
+        o[0:3], o[3:6], o[6:15], o[15:18], o[18:22] = (err, s[7:10], quat_to_rotmat(s[3:7]).reshape(9), s[10:13],
+                                                       self.last_action)
+        return o
 
     def __call__(self, state17: np.ndarray, t_s: float) -> np.ndarray:
-        """CTBR (4,): thrust m/s^2, body rates FLU rad/s."""
-        action, ctbr, surprise = self.policy.step(self.observation(state17))
+        """CTBR (4,): thrust m/s^2, body rates FLU rad/s (a view valid until the next call)."""
+        action, ctbr, surprise = self.policy.step(self.observation(state17), copy=False)
         self.last_action[:] = action
         self.last_surprise = float(surprise)
-        return ctbr.astype(float)
+        return ctbr

@@ -27,8 +27,7 @@ from ssm_mbrl_ros.core.config import ConfigError, doc
 from ssm_mbrl_ros.ros.conversions import state17_to_odom, twist_to_ctbr
 from ssm_mbrl_ros.ros.params import read_config, run_node
 from ssm_mbrl_ros.sim.env import make_env
-
-GRAVITY_MPS2 = 9.81
+from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
 
 @dataclass

@@ -25,9 +25,6 @@ class Collector:
         self.obs, info = env.reset(seed=seed)
         if recorder is not None:
             recorder.begin(info)
-            scale, offset = env.action_spec.scale_offset()
-            self._scale = torch.as_tensor(scale, device=env.device, dtype=self.obs.dtype)
-            self._offset = torch.as_tensor(offset, device=env.device, dtype=self.obs.dtype)
         self.priv = info["privileged"]
         self.reward = torch.zeros(n, device=env.device)
         self.is_first = torch.ones(n, dtype=torch.bool, device=env.device)
@@ -55,9 +52,7 @@ class Collector:
             self.carry, feat = wm.obs_step(self.carry, obs, self.prev_action.to(obs.device), self.is_first.to(obs.device))
         label = None
         if expert is not None:
-            scale, offset = (torch.as_tensor(x, device=env.device, dtype=self.obs.dtype)
-                             for x in env.action_spec.scale_offset())
-            label = ((expert.act(self.obs, env) - offset) / scale).clamp(-1.0, 1.0).to(self.obs.dtype)
+            label = env.action_spec.to_normalized(expert.act(self.obs, env)).to(self.obs.dtype)
         if wm is None:
             action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
         else:
@@ -72,7 +67,7 @@ class Collector:
                         expert_action=_np(label) if label is not None else np.zeros((n, 4), np.float32))
         obs, reward, terminated, truncated, info = env.step(action)
         if self.recorder is not None:  # the physical command the env applied (it clamps to [-1, 1] first)
-            self.recorder.step(action.clamp(-1.0, 1.0) * self._scale + self._offset, terminated, truncated, info)
+            self.recorder.step(env.action_spec.to_physical(action), terminated, truncated, info)
         done = terminated | truncated
         self.env_steps += n
         if bool(done.any()):

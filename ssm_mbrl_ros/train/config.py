@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
-from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 
 
 @dataclass
@@ -82,6 +81,7 @@ class TrainConfig:
     def validate(self, source: str = "train") -> "TrainConfig":
         """Raise ConfigError naming the field when a value is invalid; returns self."""
         from ssm_mbrl_ros.sim.tasks import list_tasks
+        from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 
         if self.task not in list_tasks():
             raise ConfigError(f"{source}.task: unknown task {self.task!r}; valid: {list_tasks()}")

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..replay.dataset import obs_layout
 from ..world_models.base import make_world_model, world_model_from_arch
 
 # obs slices of the dataset layout (replay/dataset.py): task block (pos_err or pos), vel, rotmat
@@ -84,11 +83,10 @@ def build_world_model(wm_cfg, init: str | None, obs_dim: int, priv_dim: int, dev
     if init is None:
         return make_world_model(wm_cfg, obs_dim, 4, priv_dim).to(device)
     payload = torch.load(init, map_location=device, weights_only=False)
+    wm = world_model_from_arch(payload["arch"])
     if "world_model_state" in payload:  # world_model.pt from train-offline
-        wm = world_model_from_arch(payload["arch"])
         wm.load_state_dict(payload["world_model_state"])
     else:  # checkpoint.pt from `ssm-mbrl train`
-        wm = world_model_from_arch(payload["arch"])
         wm.load_state_dict({k[3:]: v for k, v in payload["learner"].items() if k.startswith("wm.")})
     if wm.obs_dim != obs_dim:
         raise ValueError(f"{init}: the world model reads {wm.obs_dim} observation values, the bags give {obs_dim}")
@@ -186,8 +184,3 @@ def train_offline(wm, train: dict, *, updates: int, minutes: float, batch: int, 
             bar.set_postfix(loss=f"{metrics['loss']:.3f}")
     bar.close()
     return {"updates": step, "wall_s": time.perf_counter() - t0, **metrics}
-
-
-def dataset_layout(setpoint_known: bool):
-    """Observation layout of bag datasets (the hover env's full observation when the setpoint is known)."""
-    return obs_layout(setpoint_known)

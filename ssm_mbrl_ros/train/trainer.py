@@ -30,6 +30,7 @@ from ssm_mbrl_ros.core.config import to_dict
 from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
 from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.export.policy_graph import export_policy
+from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .collector import Collector
@@ -76,14 +77,14 @@ class Trainer:
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
                             overrides=list(cfg.task_overrides))
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
-        scale, offset = self.env.action_spec.scale_offset()
-        hover = [(9.81 - offset[0]) / scale[0], 0.0, 0.0, 0.0]  # normalised action of hover thrust, zero rates
+        hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
                                hover_action=hover)
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0
         self.wall_s_before = 0.0
+        self._t0: float | None = None  # perf_counter at the start of run()
         self.evals: list[dict] = []
         self.solved: dict | None = None
         self.best_key = (-1.0, -math.inf)
@@ -130,7 +131,7 @@ class Trainer:
         self.learner.load_optim_state(payload["optim"])
         c = payload["counters"]
         self.env_steps, self.wall_s_before = int(c["env_steps"]), float(c["wall_s"])
-        self.updates_env_steps = int(c["updates_env_steps"])
+        self.updates_env_steps = float(c["updates_env_steps"])
         self.evals, self.solved = payload.get("evals", []), payload.get("solved")
         self.best_key = tuple(payload.get("best_key", self.best_key))
         if replay is not None and self.rank == 0:
@@ -153,7 +154,7 @@ class Trainer:
     @property
     def wall_s(self) -> float:
         """Training wall-clock so far, across resumptions (s)."""
-        return self.wall_s_before + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
+        return self.wall_s_before + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
 
     def log(self, record: dict) -> None:
         """Append a record to metrics.jsonl and its numbers to TensorBoard (rank 0)."""
@@ -215,8 +216,8 @@ class Trainer:
             return local_stop
         import torch.distributed as dist
 
-        flag = torch.tensor([1.0 if (local_stop and self.main) else 0.0])
-        dist.all_reduce(flag)  # gloo: CPU tensor; fine for NCCL too via the default group only on CPU backends
+        flag = torch.tensor([1.0 if (local_stop and self.main) else 0.0], device=self._comm_device())
+        dist.all_reduce(flag)
         return bool(flag.item() > 0)
 
     def _budget_left(self) -> bool:
@@ -284,10 +285,11 @@ class Trainer:
             summary["ranks_in_sync"] = self._ranks_in_sync()
         if self.main:
             if not interrupted and self.learner.updates > 0:
-                self.evaluate()
+                self.evaluate()  # also redraws curves.png
+            else:
+                plot_curves(self.logdir / "metrics.jsonl", self.logdir / "curves.png",
+                            f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
             self.save()
-            plot_curves(self.logdir / "metrics.jsonl", self.logdir / "curves.png",
-                        f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
             summary.update(task=self.cfg.task, wm=self.cfg.wm, preset=self.cfg.preset, env_steps=self.env_steps,
                            updates=self.learner.updates, wall_s=round(self.wall_s, 1), world_size=self.world,
                            final_eval=self.evals[-1] if self.evals else None, solved=self.solved,
@@ -304,12 +306,19 @@ class Trainer:
             dist.destroy_process_group()
         return summary
 
+    def _comm_device(self) -> torch.device:
+        """Where collective tensors live: CUDA under NCCL, CPU under gloo."""
+        import torch.distributed as dist
+
+        return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+
     def _ranks_in_sync(self) -> bool:
         """True when every rank ends with bit-identical network parameters (gradient averaging works)."""
         import torch.distributed as dist
 
         flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in self.learner.parameters()])
-        mine = torch.tensor([flat.sum().item(), flat.square().sum().item()], dtype=torch.float64)
+        mine = torch.tensor([flat.sum().item(), flat.square().sum().item()], dtype=torch.float64,
+                            device=self._comm_device())
         gathered = [torch.zeros_like(mine) for _ in range(self.world)]
         dist.all_gather(gathered, mine)
         return all(torch.equal(g, gathered[0]) for g in gathered)

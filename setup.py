@@ -72,7 +72,7 @@ setup(
     entry_points={
         "console_scripts": [
             "ssm-mbrl = ssm_mbrl_ros.cli.main:main",
-            "state_bridge = ssm_mbrl_ros.ros.sim_bridge_node:main",
+            "state_bridge = ssm_mbrl_ros.ros.state_bridge_node:main",
             "policy_node = ssm_mbrl_ros.ros.policy_node:main",
         ],
     },

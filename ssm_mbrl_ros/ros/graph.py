@@ -30,7 +30,7 @@ class Graph:
     not_exercised: tuple = field(default_factory=tuple)
 
 
-STATE_BRIDGE = NodeSpec("state_bridge", "state_bridge", "ssm_mbrl_ros.ros.sim_bridge_node")
+STATE_BRIDGE = NodeSpec("state_bridge", "state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
 POLICY = NodeSpec("policy", "policy_node", "ssm_mbrl_ros.ros.policy_node")
 
 GRAPHS = {

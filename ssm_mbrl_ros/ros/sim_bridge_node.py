@@ -1,9 +1,11 @@
-"""state_bridge (source=sim): the simulator in real time as a drone on ROS topics.
+"""state_bridge source=sim: the simulator in real time as a drone on ROS topics (the node: state_bridge_node.py).
 
-Publishes   odom (nav_msgs/Odometry, sensor-data QoS; true state, ENU/FLU), setpoint (geometry_msgs/
+Publishes   odom + TF + trail (through the node's StateOutputs), setpoint (geometry_msgs/
             PointStamped, latched; republished at every episode start), privileged (std_msgs/
             Float32MultiArray: state 17 + parameter scales 5 + wind 3; simulation only), episode
-            (std_msgs/String JSON at every episode end: return, length, success, final error)
+            (std_msgs/String JSON at every episode end: return, length, success, final error),
+            reference (nav_msgs/Path, latched) and markers (visualization_msgs/MarkerArray, latched: setpoint,
+            gates, reference line), both republished at every episode start
 Subscribes  cmd_ctbr (geometry_msgs/TwistStamped CTBR); the latest command is held for one control
             period, after cmd_timeout_s without one the vehicle gets hover thrust and zero rates
 One drone, stepped by a wall timer at the task's control rate (default 100 Hz); physics compiled
@@ -18,14 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from geometry_msgs.msg import PointStamped, TwistStamped
-from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Float32MultiArray, String
 
 from ssm_mbrl_ros.core.config import ConfigError, doc
-from ssm_mbrl_ros.ros.conversions import state17_to_odom, twist_to_ctbr
-from ssm_mbrl_ros.ros.params import read_config, run_node
+from ssm_mbrl_ros.ros.conversions import twist_to_ctbr
+from ssm_mbrl_ros.ros.params import read_config
+from ssm_mbrl_ros.ros.viz import path_msg, task_markers
 from ssm_mbrl_ros.sim.env import make_env
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
@@ -42,7 +43,6 @@ class SimBridgeConfig:
                         default=True)
     cmd_timeout_s: float = doc("after this long without cmd_ctbr, command hover thrust and zero rates (s)",
                                default=0.1)
-    odom_topic: str = doc("odometry output topic", default="odom")
     cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
     setpoint_topic: str = doc("setpoint output topic", default="setpoint")
 
@@ -52,12 +52,12 @@ class SimBridgeConfig:
             raise ConfigError(f"{source}.cmd_timeout_s: must be > 0, got {self.cmd_timeout_s}")
 
 
-class SimBridgeNode(Node):
-    """A real-time simulated drone."""
+class SimSource:
+    """A real-time simulated drone, driving the state bridge node's outputs."""
 
-    def __init__(self, **kwargs):
-        super().__init__("state_bridge", **kwargs)
-        self.cfg = cfg = read_config(self, SimBridgeConfig)
+    def __init__(self, node, outputs):
+        self.node, self.out = node, outputs
+        self.cfg = cfg = read_config(node, SimBridgeConfig)
         torch.set_num_threads(1)
         self.env = make_env(cfg.task, 1, vehicle=cfg.vehicle, seed=cfg.seed, overrides=list(cfg.task_overrides),
                             compile_physics=cfg.compile)
@@ -68,22 +68,20 @@ class SimBridgeNode(Node):
         self._cmd_wall_s = -1e9
         self.steps = self.episodes = 0
         self.step_ms: list[float] = []
-        self._odom = Odometry()
-        self.pub_odom = self.create_publisher(Odometry, cfg.odom_topic, qos_profile_sensor_data)
         latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
-        self.pub_setpoint = self.create_publisher(PointStamped, cfg.setpoint_topic, latched)
-        self.pub_priv = self.create_publisher(Float32MultiArray, "privileged", qos_profile_sensor_data)
-        self.pub_episode = self.create_publisher(String, "episode", 10)
-        self.create_subscription(TwistStamped, cfg.cmd_topic, self.on_cmd, qos_profile_sensor_data)
+        self.pub_setpoint = node.create_publisher(PointStamped, cfg.setpoint_topic, latched)
+        self.pub_priv = node.create_publisher(Float32MultiArray, "privileged", qos_profile_sensor_data)
+        self.pub_episode = node.create_publisher(String, "episode", 10)
+        node.create_subscription(TwistStamped, cfg.cmd_topic, self.on_cmd, qos_profile_sensor_data)
         t0 = time.perf_counter()
         self.env.reset(seed=cfg.seed)
         for _ in range(3):  # compile (first start) / warm the physics so the first real tick is on time
             self.env.step_physical(self._hover)
         self.env.reset(seed=cfg.seed)
-        self.get_logger().info(f"simulated {cfg.task}/{cfg.vehicle} at {1 / self.dt_s:.0f} Hz "
+        node.get_logger().info(f"simulated {cfg.task}/{cfg.vehicle} at {1 / self.dt_s:.0f} Hz "
                                f"(warm-up {time.perf_counter() - t0:.1f} s)")
-        self.publish_setpoint()
-        self.create_timer(self.dt_s, self.tick)
+        self.publish_episode_start()
+        node.create_timer(self.dt_s, self.tick)
 
     def on_cmd(self, msg: TwistStamped) -> None:
         """Hold the latest CTBR command."""
@@ -91,16 +89,21 @@ class SimBridgeNode(Node):
         self._cmd = torch.from_numpy(self._cmd_np.copy()).float()[None]
         self._cmd_wall_s = time.monotonic()
 
-    def publish_setpoint(self) -> None:
-        """The current episode's setpoint (hover tasks), latched."""
-        sp = getattr(self.env.task, "setpoint_m", None)
-        if sp is None:
-            return
-        msg = PointStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = "odom"
-        msg.point.x, msg.point.y, msg.point.z = (float(x) for x in sp[0])
-        self.pub_setpoint.publish(msg)
+    def publish_episode_start(self) -> None:
+        """The new episode's setpoint (hover tasks; latched), reference path and markers."""
+        stamp = self.node.get_clock().now().to_msg()
+        task = self.env.task
+        sp = getattr(task, "setpoint_m", None)
+        if sp is not None:
+            msg = PointStamped()
+            msg.header.stamp = stamp
+            msg.header.frame_id = "odom"
+            msg.point.x, msg.point.y, msg.point.z = (float(x) for x in sp[0])
+            self.pub_setpoint.publish(msg)
+        ref = None if sp is not None else task.reference_path()
+        gates = task.gates.corners() if hasattr(task, "gates") else None
+        self.out.publish_task(path_msg(ref if ref is not None else np.zeros((0, 3)), stamp),
+                              task_markers(stamp, None if sp is None else sp[0].tolist(), gates, ref))
 
     def tick(self) -> None:
         """One control period: apply the held command, step, publish."""
@@ -108,8 +111,7 @@ class SimBridgeNode(Node):
         fresh = time.monotonic() - self._cmd_wall_s <= self.cfg.cmd_timeout_s
         _, _, term, trunc, info = self.env.step_physical(self._cmd if fresh else self._hover)
         self.steps += 1
-        stamp = self.get_clock().now().to_msg()
-        self.pub_odom.publish(state17_to_odom(self.env.sim.state[0].double().numpy(), self._odom, stamp))
+        self.out.publish_state(self.env.sim.state[0].double().numpy(), self.node.get_clock().now())
         self.pub_priv.publish(Float32MultiArray(data=info["privileged"][0].float().tolist()))
         if bool(term[0] or trunc[0]):
             self.episodes += 1
@@ -117,14 +119,6 @@ class SimBridgeNode(Node):
                    "length_steps": int(info["episode_length"][0]), "success": bool(info["success"][0]),
                    "final_pos_err_m": float(info["pos_err_m"][0]), "terminated": bool(term[0])}
             self.pub_episode.publish(String(data=json.dumps(rec)))
-            self.publish_setpoint()
+            self.publish_episode_start()
         self.step_ms.append((time.perf_counter() - t0) * 1e3)
 
-
-def main(args=None) -> int:
-    """`python -m ssm_mbrl_ros.ros.sim_bridge_node --ros-args -p task:=hover`."""
-    return run_node(SimBridgeNode, args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

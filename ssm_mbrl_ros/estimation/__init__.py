@@ -1,0 +1,1 @@
+"""State estimation from measured poses and flight-controller telemetry (pure numpy, no rclpy)."""

@@ -77,6 +77,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--policy", default="hover", help="exported .onnx or shipped model name")
     r.add_argument("--rate", type=float, default=250.0, help="odometry rate, Hz")
     r.add_argument("--duration", type=float, default=60.0, help="measured seconds (after a 3 s warm-up)")
+    r.add_argument("--executor", choices=["events", "single"], default="events",
+                   help="rclpy executor of the policy node and the bench node: events (C++ EventsExecutor) or single "
+                        "(SingleThreadedExecutor, the wait-set executor)")
     r.set_defaults(run=run_ros)
     return p
 
@@ -92,7 +95,7 @@ def run_ros(args) -> int:
     except ImportError as exc:
         raise ConfigError(f"bench ros needs rclpy and the message packages (make venv-ros): {exc}") from exc
     try:
-        result = bench_ros(args.policy, rate_hz=args.rate, duration_s=args.duration)
+        result = bench_ros(args.policy, rate_hz=args.rate, duration_s=args.duration, executor=args.executor)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from exc
     lat = result["latency_ms"]

@@ -23,6 +23,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 
 from ssm_mbrl_ros.ros.conversions import state17_to_odom
+from ssm_mbrl_ros.ros.params import make_executor
 
 
 class _Bench(Node):
@@ -58,12 +59,16 @@ class _Bench(Node):
 
 
 def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warmup_s: float = 3.0,
-              seed: int = 0) -> dict:
-    """Run the benchmark; returns {"latency_ms": {...}, "missed_cycles": n, ...}."""
+              seed: int = 0, executor: str = "events") -> dict:
+    """Run the benchmark; returns {"latency_ms": {...}, "missed_cycles": n, ...}.
+
+    executor: events | single, used by both the policy node and the bench node (ros.params.make_executor).
+    """
     from ssm_mbrl_ros.runtime.models import find_model
 
     model_path = str(find_model(model))
     env = dict(os.environ)
+    env["SSM_MBRL_ROS_EXECUTOR"] = executor
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 199)))
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
@@ -74,13 +79,15 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
     node = _Bench(rate_hz, odom, cmd, seed)
+    ex = make_executor(executor)
+    ex.add_node(node)
     period = 1.0 / rate_hz
     try:
         deadline = time.monotonic() + 60.0  # wait for the policy node to answer at all
         while not node.latency_ns and time.monotonic() < deadline:
             node.record = True
             node.publish()
-            rclpy.spin_once(node, timeout_sec=0.05)
+            ex.spin_once(timeout_sec=0.05)
             if proc.poll() is not None:
                 raise RuntimeError(f"policy node exited: {proc.stderr.read()[-2000:]}")
         node.sent.clear()
@@ -99,14 +106,15 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
                 left = next_t - time.monotonic()
                 if left <= 0:
                     break
-                rclpy.spin_once(node, timeout_sec=left)
+                ex.spin_once(timeout_sec=left)
             if time.monotonic() - next_t > period:
                 overruns += 1
                 next_t = time.monotonic()
         end = time.monotonic() + 0.2
         while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.01)
+            ex.spin_once(timeout_sec=0.01)
     finally:
+        ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         proc.send_signal(2)
@@ -122,5 +130,5 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
                            "max": float(lat.max()) if lat.size else None,
                            "mean": float(lat.mean()) if lat.size else None},
             "missed_cycles": missed, "cycles": cycles, "answered": int(lat.size), "publisher_overruns": overruns,
-            "rate_hz": rate_hz, "duration_s": duration_s, "model": model_path,
+            "executor": executor, "rate_hz": rate_hz, "duration_s": duration_s, "model": model_path,
             "rmw": os.environ.get("RMW_IMPLEMENTATION", "default"), "machine": platform.processor() or platform.machine()}

@@ -1,6 +1,10 @@
 """Node graphs, defined once: launch files (ros2 launch) and `ssm-mbrl launch` (pip-only) both build from here.
 
 Deliberately free of rclpy/launch imports, so the pip-only runner can read it on a machine without ROS.
+A graph has launch arguments (name -> default, description); `resolve_graph` turns the argument values into
+the concrete processes: which optional nodes run, how many copies of a replicated node (collector_0, ...),
+and each ROS node's parameters (the section of the graph's YAML file named after the node, plus per-copy
+extras). Both runners start exactly that list.
 """
 from __future__ import annotations
 
@@ -12,30 +16,77 @@ PACKAGE = "ssm_mbrl_ros"
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node of a graph: its name, console script (ros2 run) and module (python -m)."""
+    """One node (or plain process) of a graph.
+
+    name        node name = the section of the parameter file holding its ros__parameters
+    executable  console script (ros2 run / launch_ros Node)
+    module      `python -m module` (the pip-only runner)
+    enabled_by  launch argument (true/false) switching it on; "" = always
+    count_by    launch argument holding how many copies run (named NAME_0, NAME_1, ...; parameter `instance`
+                tells each its index); "" = one copy named NAME
+    ros         False for a plain process (the stand-in flight controller); started as module + args
+    args        extra command-line arguments of a plain process
+    """
 
     name: str
     executable: str
     module: str
+    enabled_by: str = ""
+    count_by: str = ""
+    ros: bool = True
+    args: tuple = ()
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A node graph and the parameter file that configures it (config/ros/<params>)."""
+    """A node graph, its launch arguments (name -> (default, description)) and parameter file config/ros/<params>."""
 
     name: str
     nodes: tuple
     params: str
     description: str = ""
+    arguments: dict = field(default_factory=dict)
     not_exercised: tuple = field(default_factory=tuple)
+
+
+@dataclass
+class Instance:
+    """A process to start: node name, its spec and its ROS parameters (empty for plain processes)."""
+
+    name: str
+    spec: NodeSpec
+    parameters: dict
 
 
 STATE_BRIDGE = NodeSpec("state_bridge", "state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
 POLICY = NodeSpec("policy", "policy_node", "ssm_mbrl_ros.ros.policy_node")
+TRAINER = NodeSpec("trainer", "trainer", "ssm_mbrl_ros.ros.trainer_node")
+COLLECTOR = NodeSpec("collector", "collector", "ssm_mbrl_ros.ros.collector_node", count_by="collectors")
+RECORDER = NodeSpec("recorder", "recorder", "ssm_mbrl_ros.ros.recorder_node", enabled_by="record")
+FC_LINK = NodeSpec("fc_link", "fc_link", "ssm_mbrl_ros.ros.fc_link_node")
+FC_SIM = NodeSpec("fc_sim", "ssm-mbrl", "ssm_mbrl_ros.cli", enabled_by="sim_fc", ros=False,
+                  args=("fc-sim", "--url", "udpout:127.0.0.1:14540"))
 
 GRAPHS = {
     "fly_sim": Graph("fly_sim", (STATE_BRIDGE, POLICY), "fly_sim.yaml",
                      "the simulated drone in real time flown by the ONNX policy node (hover, shipped model)"),
+    "train_sim": Graph(
+        "train_sim", (COLLECTOR, TRAINER, STATE_BRIDGE, POLICY), "train_sim.yaml",
+        "collectors (vectorised simulators acting with the latest ONNX policy) write MCAP chunks; the trainer "
+        "learns from them and announces snapshots on policy/model; a real-time simulated drone flown by the "
+        "policy node shows the current policy live",
+        arguments={"collectors": ("2", "number of collector processes")}),
+    "fly_real": Graph(
+        "fly_real", (FC_SIM, FC_LINK, STATE_BRIDGE, POLICY, RECORDER), "fly_real.yaml",
+        "PX4 (or, by default, the stand-in flight controller) -> fc_link (MAVLink, safety supervisor) -> "
+        "state_bridge (source=px4) -> odom -> policy -> cmd_ctbr -> fc_link -> PX4; the recorder writes the "
+        "flight to the episode store",
+        arguments={"sim_fc": ("true", "start the stand-in flight controller (fc-sim); false with a real PX4 / SITL"),
+                   "record": ("true", "record odom, cmd_ctbr and setpoints to the episode store")},
+        not_exercised=("PX4 SITL / Gazebo and a real drone", "the px4_msgs backend of fc_link")),
+    "replay_train": Graph(
+        "replay_train", (TRAINER,), "replay_train.yaml",
+        "the trainer learning from a directory of recorded bags / store chunks (offline), announcing snapshots"),
 }
 
 
@@ -56,3 +107,63 @@ def get_graph(name: str) -> Graph:
     if name not in GRAPHS:
         raise ConfigError(f"unknown graph {name!r}; valid: {sorted(GRAPHS)}")
     return GRAPHS[name]
+
+
+def default_params_file(graph: Graph) -> Path:
+    """config/ros/<graph.params>."""
+    return config_dir() / "ros" / graph.params
+
+
+def _truthy(value: str, name: str) -> bool:
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    low = str(value).strip().lower()
+    if low not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"launch argument {name}: expected true or false, got {value!r}")
+    return low in ("true", "1", "yes")
+
+
+def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
+                  overrides: dict | None = None) -> list[Instance]:
+    """The processes to start for these launch-argument values; overrides = {node name: {param: value}}.
+
+    Unknown argument names, non-boolean switches, bad counts and sections missing from the
+    parameter file raise ConfigError naming them.
+    """
+    import yaml
+
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    args = {k: d for k, (d, _) in graph.arguments.items()}
+    for k, v in (arg_values or {}).items():
+        if k not in args:
+            raise ConfigError(f"{graph.name}: unknown launch argument {k!r}; valid: {sorted(args)}")
+        args[k] = str(v)
+    with open(params_file) as f:
+        sections = yaml.safe_load(f) or {}
+    overrides = overrides or {}
+    unknown = set(overrides) - {s.name for s in graph.nodes}
+    if unknown:
+        raise ConfigError(f"{graph.name}: no node named {sorted(unknown)}; nodes: {[s.name for s in graph.nodes]}")
+    out = []
+    for spec in graph.nodes:
+        if spec.enabled_by and not _truthy(args[spec.enabled_by], spec.enabled_by):
+            continue
+        base = {}
+        if spec.ros:
+            section = sections.get(spec.name)
+            if not isinstance(section, dict) or not isinstance(section.get("ros__parameters", {}), dict):
+                raise ConfigError(f"{params_file}: no `{spec.name}: ros__parameters:` section for node {spec.name}")
+            base = dict(section.get("ros__parameters") or {})
+        base.update(overrides.get(spec.name, {}))
+        if not spec.count_by:
+            out.append(Instance(spec.name, spec, base))
+            continue
+        try:
+            count = int(args[spec.count_by])
+        except ValueError:
+            count = -1
+        if count < 1:
+            raise ConfigError(f"launch argument {spec.count_by}: expected a whole number >= 1, got {args[spec.count_by]!r}")
+        out += [Instance(f"{spec.name}_{i}", spec, {**base, "instance": i}) for i in range(count)]
+    return out

@@ -1,0 +1,137 @@
+"""Launch files and the pip-only runner start the same processes from the one graph definition.
+
+`launch` / `launch_ros` are not installable here (not on PyPI; the PyPI package named `launch` is unrelated),
+so this test runs each launch file's generate_launch_description against minimal stand-ins of the few
+launch classes it uses, which record their arguments. What it checks is our code: every graph's launch
+file declares its arguments and yields, for given argument values, exactly the processes and parameters
+that `resolve_graph` (and so `ssm-mbrl launch`) starts. Running `ros2 launch` itself was not possible here.
+"""
+import importlib.util
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssm_mbrl_ros.cli.launch import instance_command, parse_arguments, parse_overrides
+from ssm_mbrl_ros.core.config import ConfigError
+from ssm_mbrl_ros.ros.graph import GRAPHS, default_params_file, get_graph, resolve_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Recorder:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration:
+    def __init__(self, name):
+        self.name = name
+
+    def perform(self, context):
+        return context[self.name]
+
+
+@pytest.fixture
+def launch_stand_ins(monkeypatch):
+    mods = {name: types.ModuleType(name) for name in
+            ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
+    mods["launch"].LaunchDescription = type("LaunchDescription", (_Recorder,), {})
+    for cls in ("DeclareLaunchArgument", "ExecuteProcess", "OpaqueFunction"):
+        setattr(mods["launch.actions"], cls, type(cls, (_Recorder,), {}))
+    mods["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
+    mods["launch_ros.actions"].Node = type("Node", (_Recorder,), {})
+    for name, mod in mods.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.delitem(sys.modules, "ssm_mbrl_ros.ros.launch_description", raising=False)
+    return mods
+
+
+def run_launch_file(graph_name, values):
+    spec = importlib.util.spec_from_file_location(f"lf_{graph_name}", ROOT / "launch" / f"{graph_name}.launch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ld = mod.generate_launch_description()
+    entities = ld.args[0]
+    declared = {e.args[0]: e.kwargs["default_value"] for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    context = {**declared, **values}
+    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
+    return declared, opaque.kwargs["function"](context, *opaque.kwargs["args"])
+
+
+@pytest.mark.parametrize("graph_name", sorted(GRAPHS))
+def test_launch_file_matches_the_graph_definition(graph_name, launch_stand_ins):
+    graph = get_graph(graph_name)
+    declared, actions = run_launch_file(graph_name, {})
+    assert set(declared) == {"params_file", "namespace", *graph.arguments}
+    expected = resolve_graph(graph, default_params_file(graph))
+    assert len(actions) == len(expected) > 0
+    for action, inst in zip(actions, expected):
+        if inst.spec.ros:
+            assert type(action).__name__ == "Node"
+            assert action.kwargs["name"] == inst.name and action.kwargs["executable"] == inst.spec.executable
+            assert action.kwargs["parameters"] == [inst.parameters]
+        else:
+            assert type(action).__name__ == "ExecuteProcess"
+            assert action.kwargs["cmd"][-len(inst.spec.args):] == list(inst.spec.args)
+
+
+def test_console_scripts_of_every_graph_node_exist():
+    setup = (ROOT / "setup.py").read_text()
+    scripts = set(re.findall(r'"([\w-]+) = ssm_mbrl_ros\.[\w.]+:main"', setup))
+    for graph in GRAPHS.values():
+        for spec in graph.nodes:
+            if spec.ros:
+                assert spec.executable in scripts, (graph.name, spec.executable)
+                assert importlib.util.find_spec(spec.module) is not None, spec.module
+
+
+def test_train_sim_collectors_argument_replicates_with_instance_index(launch_stand_ins):
+    _, actions = run_launch_file("train_sim", {"collectors": "3"})
+    names = [a.kwargs.get("name") for a in actions]
+    assert names[:3] == ["collector_0", "collector_1", "collector_2"]
+    assert [a.kwargs["parameters"][0]["instance"] for a in actions[:3]] == [0, 1, 2]
+
+
+def test_fly_real_switches_off_the_stand_in_fc_and_recorder(launch_stand_ins):
+    _, actions = run_launch_file("fly_real", {"sim_fc": "false", "record": "false"})
+    assert [a.kwargs.get("name") for a in actions] == ["fc_link", "state_bridge", "policy"]
+    _, actions = run_launch_file("fly_real", {})
+    assert type(actions[0]).__name__ == "ExecuteProcess" and "fc-sim" in actions[0].kwargs["cmd"]
+
+
+def test_pip_runner_writes_each_node_its_parameters(tmp_path):
+    graph = get_graph("train_sim")
+    overrides = parse_overrides(["collector.num_envs=4", "trainer.set=[minutes=1]"], {s.name for s in graph.nodes})
+    assert overrides == {"collector": {"num_envs": 4}, "trainer": {"set": ["minutes=1"]}}
+    insts = resolve_graph(graph, default_params_file(graph), parse_arguments(["collectors:=2"]), overrides)
+    cmd = instance_command(insts[1], "uav1", tmp_path)
+    assert cmd[cmd.index("-r") + 1] == "__node:=collector_1" and "__ns:=/uav1" in cmd
+    written = yaml.safe_load(Path(cmd[cmd.index("--params-file") + 1]).read_text())
+    assert written["collector_1"]["ros__parameters"]["num_envs"] == 4
+    assert written["collector_1"]["ros__parameters"]["instance"] == 1
+
+
+@pytest.mark.parametrize("args,overrides,match", [
+    ({"bogus": "1"}, {}, "unknown launch argument 'bogus'"),
+    ({"collectors": "0"}, {}, "collectors: expected a whole number"),
+    ({}, {"nope": {"x": 1}}, "no node named"),
+])
+def test_bad_launch_arguments_name_the_problem(args, overrides, match):
+    graph = get_graph("train_sim")
+    with pytest.raises(ConfigError, match=match):
+        resolve_graph(graph, default_params_file(graph), args, overrides)
+    with pytest.raises(ConfigError, match="sim_fc: expected true or false"):
+        resolve_graph(get_graph("fly_real"), default_params_file(get_graph("fly_real")), {"sim_fc": "maybe"})
+    with pytest.raises(ConfigError, match="--set"):
+        parse_overrides(["policy_model=x"], {"policy"})
+
+
+def test_missing_node_section_is_named(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("policy:\n  ros__parameters: {model: hover}\n")
+    with pytest.raises(ConfigError, match="state_bridge"):
+        resolve_graph(get_graph("fly_sim"), bad)

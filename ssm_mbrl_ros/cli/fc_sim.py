@@ -20,7 +20,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file with FcSimConfig fields")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set loss=0.2 --set jitter_s=0.05 (repeatable)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: run)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="stop after this many seconds of wall time (default: run)")
+    p.add_argument("--lockstep", action="store_true",
+                   help="simulated time advances one control period per SET_ATTITUDE_TARGET received (like PX4 "
+                        "SITL lockstep); telemetry stamps and failsafe timeouts are simulated time")
     p.set_defaults(run=run_fc_sim)
 
     f = sub.add_parser(
@@ -40,6 +44,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--policy", default=None, metavar="MODEL.onnx",
                    help="fly an exported hover policy (e.g. models/hover.onnx) through the link instead of the "
                         "geometric controller; its world-model surprise feeds the supervisor")
+    f.add_argument("--lockstep", action="store_true",
+                   help="run fc-sim --lockstep and the loop on its simulated clock: --duration/--settle are simulated "
+                        "seconds, the flight runs as fast as the computation, and a run is reproducible")
     f.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     f.set_defaults(run=run_fly_sim)
     return p
@@ -52,20 +59,20 @@ def fc_sim_config(args):
 
     data = load_yaml(args.config) if args.config else {}
     data = {**data, "url": args.url, "vehicle": args.vehicle}
+    if getattr(args, "lockstep", False):
+        data["lockstep"] = True
     return from_dict(FcSimConfig, apply_overrides(data, args.overrides), args.config or "fc-sim")
 
 
 def run_fc_sim(args) -> int:
     """Run the stand-in flight controller until interrupted or --duration."""
-    import torch
-
     from ssm_mbrl_ros.link.fc_sim import FcSim
 
-    torch.set_num_threads(1)
     fc = FcSim(fc_sim_config(args))
     signal.signal(signal.SIGTERM, lambda *_: fc._stop.set())  # stop cleanly and print the summary
     where = f"{fc.cfg.url} (local port {fc.port})" if fc.cfg.url.startswith("udpin") else fc.cfg.url
-    print(f"fc-sim: PX4 stand-in on {where}, vehicle {fc.cfg.vehicle}", flush=True)
+    clock = f"lockstep (timeout {fc.cfg.lockstep_timeout_s:g} s)" if fc.cfg.lockstep else "real time"
+    print(f"fc-sim: PX4 stand-in on {where}, vehicle {fc.cfg.vehicle}, {clock}", flush=True)
     try:
         fc.run(args.duration)
     finally:
@@ -105,7 +112,8 @@ def run_fly_sim(args) -> int:
         except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
             raise ConfigError(f"--policy: {e}") from e
     r = rehearse(args.duration, target, args.vehicle, args.overrides, settle_s=args.settle,
-                 supervisor_overrides={"max_state_age_s": args.max_state_age}, controller=controller)
+                 supervisor_overrides={"max_state_age_s": args.max_state_age}, controller=controller,
+                 lockstep=args.lockstep)
     r["controller"] = f"policy:{args.policy}" if args.policy else "geometric"
     log = r.pop("log")
     print(r.pop("fc_sim_output").rstrip())
@@ -116,6 +124,8 @@ def run_fly_sim(args) -> int:
     lp = r["loop_period_ms"]
     print(f"  control loop period ms: mean {lp['mean']:.2f}, p99 {lp['p99']:.2f}, max {lp['max']:.2f}; "
           f"controller {r['policy_ms_mean']:.2f} ms/step")
+    if args.lockstep:
+        print(f"  lockstep: {r['wall_s']:.2f} s of wall time, {r['realtime_factor']:.1f}x real time")
     print(f"  failsafe: {r['failsafe']}; final mode: {r['final_mode']}; errors: {r['errors'] or 'none'}")
     if args.json_path:
         print(f"wrote {write_json(args.json_path, r)}")

@@ -7,6 +7,13 @@ COMMAND_ACK matching and retries (confirmation field counts the retries). Connec
     udpin:HOST:PORT     listen on HOST:PORT, reply to whoever talks (PX4 SITL sends to 14540)
     udpout:HOST:PORT    send to HOST:PORT from an ephemeral port
     serial:DEVICE[:BAUD]  a serial port (default 921600 baud), e.g. serial:/dev/ttyACM0:57600
+
+Clocks: `link.clock()` is the time every stamp uses (telemetry receive times, heartbeat, commands
+sent, setpoint stream). By default it is the companion's monotonic clock. With lockstep=True
+(against `fc-sim --lockstep`) it is the flight controller's simulated time: the newest SYSTEM_TIME
+(the step-done marker fc-sim sends after the telemetry of each step), telemetry stamps are the
+messages' own time_boot_ms / time_usec, and `wait_for_tick` blocks until the next step's data is in.
+Timeouts (waiting for the FC, for ACKs) always run on the wall clock.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ mavlink = None  # the common-dialect module, bound by open_connection
 
 TYPE_MASK_IGNORE_ATTITUDE = 128  # SET_ATTITUDE_TARGET: use body rates + thrust, ignore q
 TELEMETRY_MESSAGES = ("ATTITUDE_QUATERNION", "LOCAL_POSITION_NED", "HIGHRES_IMU", "SYS_STATUS", "ODOMETRY")
+STATE_MESSAGES = ("ATTITUDE_QUATERNION", "LOCAL_POSITION_NED", "ODOMETRY")  # the pose parts of the state
 
 
 class LinkError(RuntimeError):
@@ -82,10 +90,17 @@ class MavLink:
     """Offboard link: heartbeats, telemetry -> ENU/FLU state, commands with ACK/retry, CTBR setpoints."""
 
     def __init__(self, url: str, thrust_map: ThrustMap, *, system_id: int = 245, component_id: int = 191,
-                 signing_key: bytes | None = None, clock=time.monotonic):
+                 signing_key: bytes | None = None, clock=time.monotonic, lockstep: bool = False,
+                 on_state=None):
+        """on_state(): optional callback from the receive thread whenever a newer full state is in (lockstep:
+        after each step's SYSTEM_TIME; else when the pose stamp advances). Keep it short; it must not block."""
         self.conn = open_connection(url, system_id, component_id, signing_key)
         self.thrust_map = thrust_map
-        self.clock = clock
+        self.lockstep = lockstep
+        self.on_state = on_state
+        self._wall = clock  # deadlines and timeouts
+        self._fc_clock_s = 0.0  # lockstep: newest SYSTEM_TIME, s
+        self.clock = self._fc_clock if lockstep else clock
         self.telemetry = Telemetry()
         self.target_system = self.target_component = None
         self.fc_heartbeat_s: float | None = None
@@ -119,6 +134,25 @@ class MavLink:
     def __exit__(self, *exc):
         self.close()
 
+    def _fc_clock(self) -> float:
+        """Lockstep clock: the flight controller's simulated time (newest SYSTEM_TIME), s."""
+        return self._fc_clock_s
+
+    def wait_for_tick(self, after_s: float | None, timeout_s: float = 1.0) -> bool:
+        """Lockstep: block until the FC's simulated time passes after_s (None: return at once); False on timeout."""
+        if not self.lockstep:
+            raise LinkError("wait_for_tick needs a lockstep link (MavLink(lockstep=True) and fc-sim --lockstep)")
+        if after_s is None:
+            return True
+        deadline = self._wall() + timeout_s
+        with self._cond:
+            while self._fc_clock_s <= after_s:
+                left = deadline - self._wall()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
     def snapshot(self) -> Telemetry:
         """A consistent copy of the latest telemetry (the receive thread keeps updating the original)."""
         with self._lock:
@@ -136,22 +170,22 @@ class MavLink:
 
     def wait_for_fc(self, timeout_s: float = 10.0) -> None:
         """Block until a PX4 heartbeat arrived; raises LinkError after timeout_s."""
-        deadline = self.clock() + timeout_s
+        deadline = self._wall() + timeout_s
         with self._cond:
             while self.fc_heartbeat_s is None:
-                left = deadline - self.clock()
+                left = deadline - self._wall()
                 if left <= 0:
                     raise LinkError(f"no flight-controller heartbeat within {timeout_s} s")
                 self._cond.wait(min(left, 0.05))
 
     def wait_for_state(self, timeout_s: float = 5.0, max_age_s: float = 0.05) -> None:
         """Block until position and attitude telemetry fresher than max_age_s; raises LinkError."""
-        deadline = self.clock() + timeout_s
+        deadline = self._wall() + timeout_s
         while True:
             stamp = self.telemetry.stamp_s
             if stamp is not None and self.clock() - stamp <= max_age_s:
                 return
-            if self.clock() > deadline:
+            if self._wall() > deadline:
                 raise LinkError(f"no fresh position+attitude telemetry within {timeout_s} s")
             time.sleep(0.005)
 
@@ -204,13 +238,13 @@ class MavLink:
                 with self._lock:
                     self._acks.pop(command, None)
                 self._send_command(command, params, attempt)
-            deadline = self.clock() + timeout_s
+            deadline = self._wall() + timeout_s
             with self._cond:
                 while True:
                     ack = self._acks.get(command)
                     if ack is not None and ack[0] != mavlink.MAV_RESULT_IN_PROGRESS:
                         return ack[0]
-                    left = deadline - self.clock()
+                    left = deadline - self._wall()
                     if left <= 0:
                         break
                     self._cond.wait(left)
@@ -253,7 +287,7 @@ class MavLink:
     def _rx_loop(self) -> None:
         next_hb = 0.0
         while not self._stop.is_set():
-            now = self.clock()
+            now = self._wall()
             if now >= next_hb:
                 self.send_heartbeat()
                 next_hb = now + 1.0
@@ -298,10 +332,20 @@ class MavLink:
             with self._cond:
                 self._acks[msg.command] = (msg.result, now)
                 self._cond.notify_all()
+        elif kind == "SYSTEM_TIME" and self.lockstep:
+            with self._cond:
+                self._fc_clock_s = max(self._fc_clock_s, msg.time_boot_ms * 1e-3)
+                self._cond.notify_all()
+            if self.on_state is not None:
+                self.on_state()
         elif kind in TELEMETRY_MESSAGES:
             stamp = getattr(msg, "time_boot_ms", None)
             stamp = stamp * 1e-3 if stamp is not None else getattr(msg, "time_usec", 0) * 1e-6
             if kind != "SYS_STATUS" and self._stale(kind, stamp):
                 return
             with self._lock:
-                self.telemetry.update(msg, now)
+                before = self.telemetry.stamp_s
+                self.telemetry.update(msg, stamp if self.lockstep and kind != "SYS_STATUS" else now)
+                advanced = self.telemetry.stamp_s is not None and self.telemetry.stamp_s != before
+            if advanced and self.on_state is not None and not self.lockstep and kind in STATE_MESSAGES:
+                self.on_state()

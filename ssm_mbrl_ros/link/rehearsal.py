@@ -27,11 +27,19 @@ def default_supervisor_config(vehicle, **overrides) -> SupervisorConfig:
     return SupervisorConfig(**cfg)
 
 
+def supervisor_config(vehicle, path: str = "", overrides=(), **defaults) -> SupervisorConfig:
+    """SupervisorConfig from YAML (else default_supervisor_config(vehicle, **defaults)) plus KEY=VALUE overrides."""
+    from ssm_mbrl_ros.core.config import apply_overrides, from_dict, load_yaml, to_dict
+
+    data = load_yaml(path) if path else to_dict(default_supervisor_config(vehicle, **defaults))
+    return from_dict(SupervisorConfig, apply_overrides(data, list(overrides)), path or "supervisor")
+
+
 @contextmanager
-def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5"):
+def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: bool = False):
     """Start `ssm-mbrl fc-sim` sending to 127.0.0.1:port in a subprocess; stops it (by pid) on exit."""
     cmd = [sys.executable, "-m", "ssm_mbrl_ros.cli.fc_sim", "fc-sim", "--url", f"udpout:127.0.0.1:{port}",
-           "--vehicle", vehicle]
+           "--vehicle", vehicle] + (["--lockstep"] if lockstep else [])
     for o in overrides:
         cmd += ["--set", o]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -47,13 +55,13 @@ def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5"):
 
 
 @contextmanager
-def session(vehicle_name: str = "agile5", fc_overrides=()):
+def session(vehicle_name: str = "agile5", fc_overrides=(), lockstep: bool = False):
     """A link connected to a freshly started fc-sim subprocess; yields (link, vehicle, process)."""
     from ssm_mbrl_ros.sim.vehicle import load_vehicle
 
     vehicle = load_vehicle(vehicle_name)
-    with MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(vehicle)) as link:
-        with fc_sim_process(bound_port(link.conn), fc_overrides, vehicle_name) as proc:
+    with MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(vehicle), lockstep=lockstep) as link:
+        with fc_sim_process(bound_port(link.conn), fc_overrides, vehicle_name, lockstep) as proc:
             yield link, vehicle, proc
 
 
@@ -68,6 +76,8 @@ def summarize(log, target_pos_m, settle_s: float) -> dict:
         "loop_period_ms": {"mean": 1e3 * float(dts.mean()), "p99": 1e3 * float(np.quantile(dts, 0.99)),
                            "max": 1e3 * float(dts.max())},
         "policy_ms_mean": 1e3 * float(np.mean(log.policy_s)) if log.policy_s else None,
+        "wall_s": log.wall_s,
+        "realtime_factor": (log.t_s[-1] - log.t_s[0]) / log.wall_s if log.wall_s and len(log.t_s) > 1 else None,
         "failsafe": None if log.failsafe is None else log.failsafe.reason,
         "errors": list(log.errors),
     }
@@ -75,17 +85,22 @@ def summarize(log, target_pos_m, settle_s: float) -> dict:
 
 def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_name: str = "agile5",
              fc_overrides=(), supervisor_overrides: dict | None = None, settle_s: float = 3.0,
-             inject=None, controller=None, land: bool = True) -> dict:
-    """Fly `duration_s` s of offboard hover through fc-sim; returns summarize() plus the FlightLog."""
-    with session(vehicle_name, fc_overrides) as (link, vehicle, proc):
+             inject=None, controller=None, land: bool = True, lockstep: bool = False) -> dict:
+    """Fly `duration_s` s of offboard hover through fc-sim; returns summarize() plus the FlightLog.
+
+    lockstep=True runs fc-sim --lockstep and the loop on its simulated clock: duration_s and settle_s are
+    simulated seconds, and the flight takes as long as the computation (faster than real time here).
+    """
+    with session(vehicle_name, fc_overrides, lockstep) as (link, vehicle, proc):
         sup = Supervisor(default_supervisor_config(vehicle, **(supervisor_overrides or {})))
         controller = controller or GeometricPolicy(vehicle, target_pos_m)
-        controller(np.r_[0.0, 0, 0, 1, 0, 0, 0, np.zeros(10)], 0.0)  # warm-up: first torch call is slow
-        prepare(link, sup, timeout_s=30.0)  # the subprocess imports torch first
-        log = fly(link, controller, sup, duration_s, inject=inject)
+        controller(np.r_[0.0, 0, 0, 1, 0, 0, 0, np.zeros(10)], 0.0)  # warm-up: a first ONNX/torch call is slow
+        prepare(link, sup, timeout_s=30.0)  # the subprocess imports numpy, pymavlink and the vehicle first
+        log = fly(link, controller, sup, duration_s, inject=inject, lockstep=lockstep)
         if land and log.failsafe is None:
             link.set_mode("LAND")
-            wait_until(lambda: link.mode == "LAND", 1.5)  # PX4 heartbeats come at 1 Hz
+            # PX4 heartbeats come at 1 Hz; in lockstep fc-sim first waits its timeout (1 s) for a setpoint
+            wait_until(lambda: link.mode == "LAND", 3.5 if lockstep else 1.5)
         final_mode = link.mode
         proc.terminate()
         fc_output = proc.communicate(timeout=5.0)[0] or ""

@@ -40,6 +40,7 @@ DEFAULT_ACTIONS = {
     "overrun": "hold",
     "battery": "land",
     "fc_heartbeat": "land",
+    "stale_command": "hold",  # the controller went quiet (ROS link node): PX4 holds position
     "operator_kill": "kill",
 }
 
@@ -50,6 +51,8 @@ class SupervisorConfig:
 
     control_dt_s: float = doc("control period, s", default=0.01)
     max_state_age_s: float = doc("state older than this (now - receive time) triggers stale_state, s", default=0.05)
+    max_command_age_s: float = doc("a command older than this (now - when it arrived) triggers stale_command; checked "
+                                   "only where commands arrive from elsewhere (the ROS fc_link node), s", default=0.05)
     max_fc_heartbeat_age_s: float = doc("flight-controller heartbeat older than this fails pre-arm / in flight, s",
                                         default=3.0)
     geofence_min_m: list | None = doc("geofence box lower corner [x, y, z] ENU m; None = not set (pre-arm fails)",
@@ -71,8 +74,8 @@ class SupervisorConfig:
 
     def validate(self, source: str = "supervisor") -> None:
         """Raise ConfigError naming the field if a limit is impossible."""
-        for name in ("control_dt_s", "max_state_age_s", "max_fc_heartbeat_age_s", "max_policy_time_s",
-                     "thrust_slew_mps3", "thrust_max_mps2"):
+        for name in ("control_dt_s", "max_state_age_s", "max_command_age_s", "max_fc_heartbeat_age_s",
+                     "max_policy_time_s", "thrust_slew_mps3", "thrust_max_mps2"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"{source}.{name}: must be > 0, got {v}")
@@ -184,11 +187,16 @@ class Supervisor:
 
     def step(self, now_s: float, state: StateSample | None, ctbr, policy_time_s: float = 0.0,
              surprise: float | None = None, fc_heartbeat_s: float | None = None,
-             battery_fraction: float | None = None) -> Decision:
-        """One control step: guards first (a failsafe latches), else the clamped, slew-limited command."""
+             battery_fraction: float | None = None, command_s: float | None = None) -> Decision:
+        """One control step: guards first (a failsafe latches), else the clamped, slew-limited command.
+
+        command_s: when the command arrived (same clock as now_s), for commands computed elsewhere; None skips
+        the stale-command guard (a command computed in this step is fresh).
+        """
         if self.failsafe is not None:
             return self.failsafe
-        reason = self._guard(now_s, state, ctbr, policy_time_s, surprise, fc_heartbeat_s, battery_fraction)
+        reason = self._guard(now_s, state, ctbr, policy_time_s, surprise, fc_heartbeat_s, battery_fraction,
+                             command_s)
         if reason is not None:
             self.failsafe = Decision(Action(self.actions[reason]), None, reason, now_s)
             return self.failsafe
@@ -213,7 +221,8 @@ class Supervisor:
         p = np.asarray(pos, float)
         return bool(np.all(p >= lo) and np.all(p <= hi))
 
-    def _guard(self, now_s, state, ctbr, policy_time_s, surprise, fc_heartbeat_s, battery_fraction) -> str | None:
+    def _guard(self, now_s, state, ctbr, policy_time_s, surprise, fc_heartbeat_s, battery_fraction,
+               command_s=None) -> str | None:
         """Name of the first guard that trips this step, or None."""
         c = self.cfg
         if state is None or now_s - state.received_s > c.max_state_age_s:
@@ -222,6 +231,8 @@ class Supervisor:
             return "nonfinite_state"
         if fc_heartbeat_s is not None and now_s - fc_heartbeat_s > c.max_fc_heartbeat_age_s:
             return "fc_heartbeat"
+        if command_s is not None and now_s - command_s > c.max_command_age_s:
+            return "stale_command"
         cmd = np.asarray(ctbr, dtype=float)
         if cmd.shape != (4,) or not np.all(np.isfinite(cmd)):
             return "nan_action"

@@ -38,6 +38,8 @@ class Telemetry:
     att_stamp_s: float | None = None
     imu_stamp_s: float | None = None
     fc_time_s: float | None = None
+    pos_fc_s: float | None = None  # autopilot time of the position/velocity in use, s
+    att_fc_s: float | None = None  # autopilot time of the attitude/rates in use, s
 
     @property
     def stamp_s(self) -> float | None:
@@ -45,6 +47,13 @@ class Telemetry:
         if self.pos_stamp_s is None or self.att_stamp_s is None:
             return None
         return min(self.pos_stamp_s, self.att_stamp_s)
+
+    @property
+    def fc_stamp_s(self) -> float | None:
+        """Autopilot time of the oldest part of the full state, s (None until both pose parts arrived)."""
+        if self.pos_fc_s is None or self.att_fc_s is None:
+            return None
+        return min(self.pos_fc_s, self.att_fc_s)
 
     def state17(self) -> np.ndarray:
         """State vector (17,) in the simulator layout (sim/state.py); rotor speeds are zero (unknown)."""
@@ -60,6 +69,7 @@ class Telemetry:
             self.quat_wxyz = attitude_ned_frd_to_enu_flu(quat_normalize(np.asarray(q)))
             self.rates_radps = frd_to_flu(np.array([msg.rollspeed, msg.pitchspeed, msg.yawspeed]))
             self.att_stamp_s, self.fc_time_s = now_s, msg.time_boot_ms * 1e-3
+            self.att_fc_s = self.fc_time_s
             return True
         if kind == "LOCAL_POSITION_NED":
             vals = [msg.x, msg.y, msg.z, msg.vx, msg.vy, msg.vz]
@@ -68,6 +78,7 @@ class Telemetry:
             self.pos_m = ned_to_enu(np.array(vals[:3]))
             self.vel_mps = ned_to_enu(np.array(vals[3:]))
             self.pos_stamp_s, self.fc_time_s = now_s, msg.time_boot_ms * 1e-3
+            self.pos_fc_s = self.fc_time_s
             return True
         if kind == "ODOMETRY":
             q = list(msg.q)
@@ -83,7 +94,7 @@ class Telemetry:
             self.quat_wxyz = attitude_ned_frd_to_enu_flu(q_ned_frd)
             self.rates_radps = frd_to_flu(np.array(vals[6:9]))
             self.pos_stamp_s = self.att_stamp_s = now_s
-            self.fc_time_s = msg.time_usec * 1e-6
+            self.fc_time_s = self.pos_fc_s = self.att_fc_s = msg.time_usec * 1e-6
             return True
         if kind == "HIGHRES_IMU":
             vals = [msg.xacc, msg.yacc, msg.zacc, msg.xgyro, msg.ygyro, msg.zgyro]

@@ -185,3 +185,13 @@ def test_calibrate_surprise_threshold():
     assert calibrate_surprise_threshold(np.r_[x, np.nan], 0.99, 2.0) == pytest.approx(2 * thr, rel=0.01)
     with pytest.raises(ValueError):
         calibrate_surprise_threshold([1.0, 2.0])
+
+
+def test_stale_command_holds_only_when_the_command_is_older_than_the_limit():
+    sup = make(max_command_age_s=0.05)
+    assert sup.step(1.0, st(1.0), HOVER, command_s=0.96).action is Action.STREAM  # 40 ms old: fresh
+    assert sup.step(1.01, st(1.01), HOVER).action is Action.STREAM  # no command time: computed in this step
+    d = sup.step(1.02, st(1.02), HOVER, command_s=0.96)
+    assert d.action is Action.HOLD and d.reason == "stale_command" and d.triggered_s == 1.02
+    with pytest.raises(ConfigError, match="max_command_age_s"):
+        make(max_command_age_s=0.0)

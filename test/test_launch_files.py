@@ -76,7 +76,7 @@ def test_launch_file_matches_the_graph_definition(graph_name, launch_stand_ins):
             assert action.kwargs["parameters"] == [inst.parameters]
         else:
             assert type(action).__name__ == "ExecuteProcess"
-            assert action.kwargs["cmd"][-len(inst.spec.args):] == list(inst.spec.args)
+            assert action.kwargs["cmd"][-len(inst.args):] == list(inst.args)
 
 
 def test_console_scripts_of_every_graph_node_exist():
@@ -101,6 +101,9 @@ def test_fly_real_switches_off_the_stand_in_fc_and_recorder(launch_stand_ins):
     assert [a.kwargs.get("name") for a in actions] == ["fc_link", "state_bridge", "policy"]
     _, actions = run_launch_file("fly_real", {})
     assert type(actions[0]).__name__ == "ExecuteProcess" and "fc-sim" in actions[0].kwargs["cmd"]
+    assert "--lockstep" not in actions[0].kwargs["cmd"] and actions[1].kwargs["parameters"][0]["lockstep"] is False
+    _, actions = run_launch_file("fly_real", {"lockstep": "true"})
+    assert actions[0].kwargs["cmd"][-1] == "--lockstep" and actions[1].kwargs["parameters"][0]["lockstep"] is True
 
 
 def test_pip_runner_writes_each_node_its_parameters(tmp_path):

@@ -64,7 +64,7 @@ def instance_command(inst, namespace: str, params_dir) -> list[str]:
     import yaml
 
     if not inst.spec.ros:
-        return [sys.executable, "-m", inst.spec.module, *inst.spec.args]
+        return [sys.executable, "-m", inst.spec.module, *inst.args]
     path = Path(params_dir) / f"{inst.name}.yaml"
     path.write_text(yaml.safe_dump({inst.name: {"ros__parameters": inst.parameters}}, sort_keys=False))
     cmd = [sys.executable, "-m", inst.spec.module, "--ros-args", "-r", f"__node:={inst.name}", "--params-file", str(path)]

@@ -26,6 +26,7 @@ class NodeSpec:
                 tells each its index); "" = one copy named NAME
     ros         False for a plain process (the stand-in flight controller); started as module + args
     args        extra command-line arguments of a plain process
+    args_if     ((launch argument, extra args), ...): args appended when that (boolean) argument is true
     """
 
     name: str
@@ -35,27 +36,33 @@ class NodeSpec:
     count_by: str = ""
     ros: bool = True
     args: tuple = ()
+    args_if: tuple = ()
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A node graph, its launch arguments (name -> (default, description)) and parameter file config/ros/<params>."""
+    """A node graph, its launch arguments (name -> (default, description)) and parameter file config/ros/<params>.
+
+    params_if: {boolean launch argument: {node name: {parameter: value}}} applied when the argument is true.
+    """
 
     name: str
     nodes: tuple
     params: str
     description: str = ""
     arguments: dict = field(default_factory=dict)
+    params_if: dict = field(default_factory=dict)
     not_exercised: tuple = field(default_factory=tuple)
 
 
 @dataclass
 class Instance:
-    """A process to start: node name, its spec and its ROS parameters (empty for plain processes)."""
+    """A process to start: node name, its spec, its ROS parameters (empty for plain processes) and extra args."""
 
     name: str
     spec: NodeSpec
     parameters: dict
+    args: tuple = ()
 
 
 STATE_BRIDGE = NodeSpec("state_bridge", "state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
@@ -65,7 +72,7 @@ COLLECTOR = NodeSpec("collector", "collector", "ssm_mbrl_ros.ros.collector_node"
 RECORDER = NodeSpec("recorder", "recorder", "ssm_mbrl_ros.ros.recorder_node", enabled_by="record")
 FC_LINK = NodeSpec("fc_link", "fc_link", "ssm_mbrl_ros.ros.fc_link_node")
 FC_SIM = NodeSpec("fc_sim", "ssm-mbrl", "ssm_mbrl_ros.cli", enabled_by="sim_fc", ros=False,
-                  args=("fc-sim", "--url", "udpout:127.0.0.1:14540"))
+                  args=("fc-sim", "--url", "udpout:127.0.0.1:14540"), args_if=(("lockstep", ("--lockstep",)),))
 
 GRAPHS = {
     "fly_sim": Graph("fly_sim", (STATE_BRIDGE, POLICY), "fly_sim.yaml",
@@ -82,7 +89,10 @@ GRAPHS = {
         "state_bridge (source=px4) -> odom -> policy -> cmd_ctbr -> fc_link -> PX4; the recorder writes the "
         "flight to the episode store",
         arguments={"sim_fc": ("true", "start the stand-in flight controller (fc-sim); false with a real PX4 / SITL"),
-                   "record": ("true", "record odom, cmd_ctbr and setpoints to the episode store")},
+                   "record": ("true", "record odom, cmd_ctbr and setpoints to the episode store"),
+                   "lockstep": ("false", "fc-sim --lockstep and fc_link on its simulated clock (rehearsal only: "
+                                         "reproducible and immune to a loaded machine)")},
+        params_if={"lockstep": {"fc_link": {"lockstep": True}}},
         not_exercised=("PX4 SITL / Gazebo and a real drone", "the px4_msgs backend of fc_link")),
     "replay_train": Graph(
         "replay_train", (TRAINER,), "replay_train.yaml",
@@ -155,9 +165,13 @@ def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
             if not isinstance(section, dict) or not isinstance(section.get("ros__parameters", {}), dict):
                 raise ConfigError(f"{params_file}: no `{spec.name}: ros__parameters:` section for node {spec.name}")
             base = dict(section.get("ros__parameters") or {})
+        for arg, nodes in graph.params_if.items():
+            if _truthy(args[arg], arg):
+                base.update(nodes.get(spec.name, {}))
         base.update(overrides.get(spec.name, {}))
+        extra = tuple(a for arg, more in spec.args_if if _truthy(args[arg], arg) for a in more)
         if not spec.count_by:
-            out.append(Instance(spec.name, spec, base))
+            out.append(Instance(spec.name, spec, base, tuple(spec.args) + extra))
             continue
         try:
             count = int(args[spec.count_by])
@@ -165,5 +179,6 @@ def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
             count = -1
         if count < 1:
             raise ConfigError(f"launch argument {spec.count_by}: expected a whole number >= 1, got {args[spec.count_by]!r}")
-        out += [Instance(f"{spec.name}_{i}", spec, {**base, "instance": i}) for i in range(count)]
+        out += [Instance(f"{spec.name}_{i}", spec, {**base, "instance": i}, tuple(spec.args) + extra)
+                for i in range(count)]
     return out

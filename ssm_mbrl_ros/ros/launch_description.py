@@ -27,7 +27,7 @@ def _processes(context, graph):
             actions.append(Node(package=PACKAGE, executable=inst.spec.executable, name=inst.name, namespace=namespace,
                                 parameters=[inst.parameters], output="screen", emulate_tty=True))
         else:
-            actions.append(ExecuteProcess(cmd=[sys.executable, "-m", inst.spec.module, *inst.spec.args],
+            actions.append(ExecuteProcess(cmd=[sys.executable, "-m", inst.spec.module, *inst.args],
                                           name=inst.name, output="screen", sigterm_timeout="10"))
     return actions
 

@@ -74,6 +74,10 @@ setup(
             "ssm-mbrl = ssm_mbrl_ros.cli.main:main",
             "state_bridge = ssm_mbrl_ros.ros.state_bridge_node:main",
             "policy_node = ssm_mbrl_ros.ros.policy_node:main",
+            "trainer = ssm_mbrl_ros.ros.trainer_node:main",
+            "collector = ssm_mbrl_ros.ros.collector_node:main",
+            "recorder = ssm_mbrl_ros.ros.recorder_node:main",
+            "fc_link = ssm_mbrl_ros.ros.fc_link_node:main",
         ],
     },
 )

@@ -7,9 +7,10 @@ runtime, and keeps the world model's surprise of the last step for the safety su
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ssm_mbrl_ros.core.frames import quat_to_rotmat
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 HOVER_FIELDS = ["pos_err", "vel", "rotmat", "omega", "last_action"]
@@ -38,14 +39,20 @@ class OnnxHoverController:
 
     def observation(self, state17: np.ndarray) -> np.ndarray:
         """The hover observation (22,) for a simulator-layout state (ENU/FLU), as the simulator builds it."""
-        s = np.asarray(state17, float)
-        err = self.target - s[0:3]
-        dist = float(np.linalg.norm(err))
+        s = state17
+        ex, ey, ez = self.target[0] - s[0], self.target[1] - s[1], self.target[2] - s[2]
+        dist = math.sqrt(ex * ex + ey * ey + ez * ez)
         if dist > self.carrot_m:  # the policy was trained on setpoints within a few metres: approach via a carrot
-            err = err * (self.carrot_m / dist)
+            k = self.carrot_m / dist
+            ex, ey, ez = ex * k, ey * k, ez * k
+        w, x, y, z = s[3], s[4], s[5], s[6]  # rotation matrix body->world, row-major, in scalar floats (hot path)
         o = self._obs
-        o[0:3], o[3:6], o[6:15], o[15:18], o[18:22] = (err, s[7:10], quat_to_rotmat(s[3:7]).reshape(9), s[10:13],
-                                                       self.last_action)
+        o[0:18] = (ex, ey, ez, s[7], s[8], s[9],
+                   1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                   2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                   2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+                   s[10], s[11], s[12])
+        o[18:22] = self.last_action
         return o
 
     def __call__(self, state17: np.ndarray, t_s: float) -> np.ndarray:

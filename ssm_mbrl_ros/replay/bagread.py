@@ -5,6 +5,7 @@ Streams (all times int64 ns; arrays float64):
           body FLU -> world ENU, vel (n,3) m/s world ENU, omega (n,3) rad/s body FLU
     cmd:  t_ns, log_ns, ctbr (n,4): mass-normalised collective thrust m/s^2, body rates FLU rad/s
     priv: t_ns, log_ns, data (n,P) float32
+    expert: t_ns, log_ns, ctbr (n,4): optional demonstrator labels (/expert_ctbr, TwistStamped CTBR convention)
     infos: episode self-descriptions (list of dicts from /episode_info or metadata custom_data)
 
 Supported message types: nav_msgs/Odometry, px4_msgs/VehicleOdometry (NED/FRD, converted),
@@ -28,7 +29,7 @@ from .cdr import (decode_float32_multiarray_bulk, decode_odometry_bulk, decode_t
                   odometry_fields, twist_stamped_fields)
 from .mcap_scan import scan_mcap
 from .report import IngestReport
-from .store import TOPIC_CMD, TOPIC_INFO, TOPIC_ODOM, TOPIC_PRIV, typestore
+from .store import TOPIC_CMD, TOPIC_EXPERT, TOPIC_INFO, TOPIC_ODOM, TOPIC_PRIV, typestore
 
 ODOM_TYPES = ("nav_msgs/msg/Odometry", "px4_msgs/msg/VehicleOdometry")
 CMD_TYPES = ("geometry_msgs/msg/TwistStamped", "px4_msgs/msg/VehicleRatesSetpoint", "mavros_msgs/msg/AttitudeTarget")
@@ -42,6 +43,7 @@ class BagStreams:
     odom: dict | None = None
     cmd: dict | None = None
     priv: dict | None = None
+    expert: dict | None = None
     infos: list = field(default_factory=list)
     topics: dict = field(default_factory=dict)  # topic -> {"type": str, "count": int}
     duration_s: float = 0.0
@@ -56,6 +58,7 @@ class TopicNames:
     cmd: str = TOPIC_CMD
     priv: str = TOPIC_PRIV
     info: str = TOPIC_INFO
+    expert: str = TOPIC_EXPERT
 
 
 def bag_storage_files(path: Path) -> tuple[list[Path], str, dict]:
@@ -129,7 +132,7 @@ def _read_fast(files: list[Path], names: TopicNames, out: BagStreams, report: In
                     rows = [odometry_fields(ts.deserialize_cdr(scan.buffer[off[i]:off[i] + ln[i]], typ)) for i in bad]
                     parts.append((bad, _odom_from_msg_dicts(rows, log[bad])))
                 out.odom = _concat(out.odom, _merge(parts, len(off)))
-            elif topic == names.cmd:
+            elif topic in (names.cmd, names.expert) and typ == "geometry_msgs/msg/TwistStamped":
                 d, ok = decode_twist_stamped_bulk(scan.buffer, off, ln)
                 bad = np.flatnonzero(~ok)
                 rows = [twist_stamped_fields(ts.deserialize_cdr(scan.buffer[off[i]:off[i] + ln[i]], typ)) for i in bad]
@@ -137,7 +140,8 @@ def _read_fast(files: list[Path], names: TopicNames, out: BagStreams, report: In
                 if rows:
                     parts.append((bad, _cmd_from_twist([r["stamp_ns"] for r in rows], [r["lin"] for r in rows],
                                                        [r["ang"] for r in rows], log[bad])))
-                out.cmd = _concat(out.cmd, _merge(parts, len(off)))
+                role = "cmd" if topic == names.cmd else "expert"
+                setattr(out, role, _concat(getattr(out, role), _merge(parts, len(off))))
             elif topic == names.priv:
                 d, ok = decode_float32_multiarray_bulk(scan.buffer, off, ln)
                 if (~ok).any():
@@ -169,7 +173,7 @@ def _read_generic(path: Path, names: TopicNames, out: BagStreams, report: Ingest
 
     with AnyReader([path], default_typestore=typestore()) as reader:
         out.topics = {t: {"type": i.msgtype, "count": i.msgcount} for t, i in reader.topics.items()}
-        for role in ("odom", "cmd", "priv", "info"):
+        for role in ("odom", "cmd", "priv", "info", "expert"):
             topic = getattr(names, role)
             conns = [c for c in reader.connections if c.topic == topic]
             if not conns:
@@ -186,6 +190,9 @@ def _read_generic(path: Path, names: TopicNames, out: BagStreams, report: Ingest
                             "data": np.array([np.asarray(m.data, np.float32) for m in rows]) if rows else np.zeros((0, 0))}
             elif role == "odom":
                 out.odom = _odom_generic(typ, rows, logs, out, topic, report)
+            elif role == "expert":
+                if typ == "geometry_msgs/msg/TwistStamped":
+                    out.expert = _cmd_generic(typ, rows, logs, out, topic, report, None)
             else:
                 out.cmd = _cmd_generic(typ, rows, logs, out, topic, report, thrust_max_mps2)
 
@@ -248,7 +255,7 @@ def read_bag(path: str | Path, names: TopicNames | None = None, report: IngestRe
             out.infos = []  # /episode_info carries the same list; prefer the topic, fall back below
         done = storage == "mcap" and all(f.suffix == ".mcap" for f in files) and _read_fast(files, names, out, report)
         if not done:
-            out.odom = out.cmd = out.priv = None
+            out.odom = out.cmd = out.priv = out.expert = None
             out.infos, out.topics = [], {}
             _read_generic(path, names, out, report, thrust_max_mps2)
         if not out.infos and "ssm_mbrl_ros.episodes" in custom:

@@ -11,11 +11,14 @@ Training arrays (one dict, all episodes concatenated along axis 0, `is_first` ma
     cont (n,) float32      0 at the last step of a terminated episode, else 1
     is_first (n,) bool
     privileged (n, P) float32 (zeros where absent; `privileged_valid` (n,) bool says which rows are real)
+    expert (n,) bool       a demonstrator label exists for step t (an /expert_ctbr message within dt/2)
+    expert_action (n, 4) float32  that label, normalised like `action` (zeros where expert is False)
 Alignment: odometry is resampled to rate_hz on a grid starting at each segment's first stamp
 (linear interpolation, slerp for the attitude); the command at grid time t is the last one
 stamped <= t + dt/2 (zero-order hold). Streams are cleaned first: a backward clock jump or a gap
-longer than gap_s splits a segment, out-of-order stamps are sorted, duplicates dropped, and
-each repair is reported.
+longer than gap_s splits a segment, and so does a known episode start (an episode info's
+start_ns equal to an odometry stamp: live recordings have no gap between episodes);
+out-of-order stamps are sorted, duplicates dropped, and each repair is reported.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from ..core.spaces import ActionSpec, ObsField, ObsLayout
 from .bagread import BagStreams, TopicNames
 from .report import IngestReport
 
-KEYS = ("obs", "action", "ctbr", "reward", "cont", "is_first", "privileged", "privileged_valid")
+KEYS = ("obs", "action", "ctbr", "reward", "cont", "is_first", "privileged", "privileged_valid", "expert",
+        "expert_action")
 
 
 @dataclass
@@ -72,9 +76,10 @@ def _take(d: dict, idx) -> dict:
 
 def clean_segments(s: dict, cfg: AlignConfig, report: IngestReport, bag: str, topic: str,
                    episode_starts_ns=()) -> list[dict]:
-    """Split a stream (arrival order) at clock jumps and gaps, sort within pieces, drop duplicate stamps.
+    """Split a stream (arrival order) at clock jumps, gaps and known episode starts, sort within pieces, drop
+    duplicate stamps.
 
-    Gaps just before a known episode start (the self-description's start_ns) split silently.
+    A known episode start (the self-description's start_ns) splits there, silently (also without a gap).
     """
     order = np.argsort(s["log_ns"], kind="stable")
     s = _take(s, order)
@@ -82,12 +87,12 @@ def clean_segments(s: dict, cfg: AlignConfig, report: IngestReport, bag: str, to
     d = np.diff(t)
     jump = d < -cfg.clock_jump_s * 1e9
     gap = d > cfg.gap_s * 1e9
-    known = np.isin(t[1:], np.asarray(list(episode_starts_ns), np.int64)) & gap
+    known = np.isin(t[1:], np.asarray(list(episode_starts_ns), np.int64)) & (d > 0)
     if jump.any():
         report.add(bag, "clock_jump", "backward stamp jump; episode split there", topic, int(jump.sum()))
     if (gap & ~known).any():
         report.add(bag, "gap", f"stamp gap > {cfg.gap_s} s; episode split there", topic, int((gap & ~known).sum()))
-    cuts = np.flatnonzero(jump | gap) + 1
+    cuts = np.flatnonzero(jump | gap | known) + 1
     pieces = []
     for idx in np.split(np.arange(len(t)), cuts):
         p = _take(s, idx)
@@ -152,8 +157,9 @@ def compute_reward(task: str | None, info: dict, pos, vel, omega, action_norm, t
     return r
 
 
-def episode_arrays(o: dict, ctbr: np.ndarray, priv: np.ndarray | None, info: dict, cfg: AlignConfig) -> dict:
-    """Training arrays of one aligned episode (see module docstring)."""
+def episode_arrays(o: dict, ctbr: np.ndarray, priv: np.ndarray | None, info: dict, cfg: AlignConfig,
+                   expert: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Training arrays of one aligned episode (see module docstring); expert = (labels CTBR (n, 4), valid (n,))."""
     n = len(o["t_ns"])
     spec = ActionSpec.from_dict(info["action_spec"]) if info.get("action_spec") else None
     act = spec.to_normalized(ctbr) if spec is not None else ctbr
@@ -173,7 +179,13 @@ def episode_arrays(o: dict, ctbr: np.ndarray, priv: np.ndarray | None, info: dic
         p, pv = priv.astype(np.float32), np.ones(n, bool)
     first = np.zeros(n, bool)
     first[0] = True
-    return {"obs": obs.astype(np.float32), "action": act.astype(np.float32), "ctbr": ctbr.astype(np.float32),
+    ex, ex_act = np.zeros(n, bool), np.zeros((n, 4), np.float32)
+    if expert is not None:
+        ex = expert[1].astype(bool)
+        lab = spec.to_normalized(expert[0]) if spec is not None else expert[0]
+        ex_act = np.where(ex[:, None], lab, 0.0).astype(np.float32)
+    return {"expert": ex, "expert_action": ex_act, "obs": obs.astype(np.float32), "action": act.astype(np.float32),
+            "ctbr": ctbr.astype(np.float32),
             "reward": (np.full(n, np.nan) if r is None else r).astype(np.float32), "cont": cont, "is_first": first,
             "privileged": p, "privileged_valid": pv}
 
@@ -192,6 +204,10 @@ def streams_to_episodes(st: BagStreams, report: IngestReport, cfg: AlignConfig |
     priv = None
     if st.priv is not None and len(st.priv["t_ns"]):
         priv = clean_segments(st.priv, AlignConfig(gap_s=1e9, clock_jump_s=cfg.clock_jump_s), IngestReport(), bag, "priv")
+    expert = None
+    if st.expert is not None and len(st.expert["t_ns"]):
+        expert = clean_segments(st.expert, AlignConfig(gap_s=1e9, clock_jump_s=cfg.clock_jump_s), IngestReport(), bag,
+                                names.expert)
     episodes, no_reward = [], 0
     for p in pieces:
         info = _info_for(infos, int(p["t_ns"][0]), int(p["t_ns"][-1]))
@@ -214,7 +230,11 @@ def streams_to_episodes(st: BagStreams, report: IngestReport, cfg: AlignConfig |
         pp = _pick(priv, lo, hi) if priv else None
         if pp is not None:
             prow, _ = _zoh(pp["t_ns"], pp["data"], grid + dt_ns // 2)
-        ep = episode_arrays(o, ctbr, prow, info, cfg)
+        ex = None
+        pe = _pick(expert, lo, hi) if expert else None
+        if pe is not None:  # labels stamped like the odometry they answer: nearest within dt/2
+            ex = _nearest(pe["t_ns"], pe["ctbr"], grid, dt_ns // 2)
+        ep = episode_arrays(o, ctbr, prow, info, cfg, ex)
         ep["t_ns"], ep["info"] = grid, info
         if np.isnan(ep["reward"]).all():
             no_reward += 1
@@ -225,6 +245,15 @@ def streams_to_episodes(st: BagStreams, report: IngestReport, cfg: AlignConfig |
     report.episodes += len(episodes)
     report.steps += sum(len(e["t_ns"]) for e in episodes)
     return episodes
+
+
+def _nearest(t_src: np.ndarray, values: np.ndarray, t: np.ndarray, tol_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The value stamped nearest to each t (sorted t_src), and valid (n,) where it is within tol_ns."""
+    k = np.clip(np.searchsorted(t_src, t), 1, max(len(t_src) - 1, 1))
+    lo = np.clip(k - 1, 0, len(t_src) - 1)
+    hi = np.clip(k, 0, len(t_src) - 1)
+    best = np.where(np.abs(t_src[hi] - t) < np.abs(t - t_src[lo]), hi, lo)
+    return values[best], np.abs(t_src[best] - t) <= tol_ns
 
 
 def _pick(pieces: list[dict] | None, lo: int, hi: int) -> dict | None:
@@ -243,7 +272,8 @@ def concat_episodes(episodes: list[dict], privileged_dim: int = 25) -> dict:
         return {"obs": np.zeros((0, 22), np.float32), "action": np.zeros((0, 4), np.float32),
                 "ctbr": np.zeros((0, 4), np.float32), "reward": np.zeros(0, np.float32),
                 "cont": np.zeros(0, np.float32), "is_first": np.zeros(0, bool),
-                "privileged": np.zeros((0, privileged_dim), np.float32), "privileged_valid": np.zeros(0, bool)}
+                "privileged": np.zeros((0, privileged_dim), np.float32), "privileged_valid": np.zeros(0, bool),
+                "expert": np.zeros(0, bool), "expert_action": np.zeros((0, 4), np.float32)}
     return {k: np.concatenate([e[k] for e in episodes]) for k in KEYS}
 
 

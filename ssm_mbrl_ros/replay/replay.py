@@ -2,7 +2,9 @@
 
 `Replay(root)` reads every complete chunk already in the store (resume), `refresh()` picks up
 chunks that appeared since (written by collectors while training), and `capacity_steps` evicts
-whole chunks oldest first, deleting their directories. Sampling draws B windows of T
+whole chunks oldest first, deleting their directories (or only forgetting them, with
+`delete_evicted=False`, when the store is a dataset to keep). `steps_loaded` counts every step
+ever loaded (the env steps a trainer has ingested). Sampling draws B windows of T
 consecutive steps uniformly over the cached steps; windows may cross episode boundaries, which
 `is_first` marks (the world model resets its state there), as in DreamerV3.
 """
@@ -23,14 +25,18 @@ class Replay:
     """Replay over the chunks of an episode store directory."""
 
     def __init__(self, root: str | Path, capacity_steps: int = 1_000_000, seed: int = 0,
-                 align: AlignConfig | None = None):
+                 align: AlignConfig | None = None, delete_evicted: bool = True):
         self.root = Path(root)
+        self.delete_evicted = bool(delete_evicted)
+        self.steps_loaded = 0  # steps of every chunk loaded so far (evicted ones included)
+        self.loaded: dict[str, int] = {}  # every chunk loaded so far (evicted ones included) -> its steps
         self.capacity_steps = int(capacity_steps)
         self.align = align or AlignConfig()
         self.rng = np.random.default_rng(seed)
         self.report = IngestReport()
         self._chunks: dict[str, dict] = {}  # chunk dir name -> training arrays, insertion = age order
         self._bad: set[str] = set()
+        self._evicted: set[str] = set()  # forgotten chunks still on disk (delete_evicted=False)
         self._flat: dict | None = None
         self.refresh()
 
@@ -38,7 +44,7 @@ class Replay:
         """Load chunks not seen yet, evict beyond capacity; returns the number of new chunks loaded."""
         new = 0
         for path in list_chunks(self.root):
-            if path.name in self._chunks or path.name in self._bad:
+            if path.name in self._chunks or path.name in self._bad or path.name in self._evicted:
                 continue
             rep = IngestReport()
             st = read_bag(path, report=rep)
@@ -48,6 +54,8 @@ class Replay:
                 self._bad.add(path.name)  # reported once, left on disk for inspection
                 continue
             self._chunks[path.name] = concat_episodes(eps, self.align.privileged_dim)
+            self.steps_loaded += len(self._chunks[path.name]["is_first"])
+            self.loaded[path.name] = len(self._chunks[path.name]["is_first"])
             new += 1
         for p in list_partial(self.root):
             key = "partial:" + p.name
@@ -64,7 +72,10 @@ class Replay:
         while len(names) > 1 and self.num_steps > self.capacity_steps:
             old = names.pop(0)
             del self._chunks[old]
-            shutil.rmtree(self.root / old, ignore_errors=True)
+            if self.delete_evicted:
+                shutil.rmtree(self.root / old, ignore_errors=True)
+            else:
+                self._evicted.add(old)
             self._flat = None
 
     @property

@@ -8,6 +8,7 @@ never arrives. The first warmup_s are excluded.
 """
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import random
@@ -68,7 +69,7 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
 
     model_path = str(find_model(model))
     env = dict(os.environ)
-    env["SSM_MBRL_ROS_EXECUTOR"] = executor
+    env["SSM_MBRL_ROS_EXECUTOR"] = executor  # the policy node's executor (the env overrides its default)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 199)))
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
@@ -81,6 +82,8 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
     node = _Bench(rate_hz, odom, cmd, seed)
     ex = make_executor(executor)
     ex.add_node(node)
+    gc.collect()
+    gc.freeze()
     period = 1.0 / rate_hz
     try:
         deadline = time.monotonic() + 60.0  # wait for the policy node to answer at all

@@ -17,11 +17,13 @@ from ssm_mbrl_ros.core.frames import quat_rotate, quat_conjugate
 def odom_to_state17(msg: Odometry, out: np.ndarray) -> np.ndarray:
     """Fill out (17,) in the simulator layout: pos m ENU, quat wxyz body->world, world velocity m/s, rates FLU."""
     p, q, v, w = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist.linear, msg.twist.twist.angular
-    out[0:3] = (p.x, p.y, p.z)
-    out[3:7] = (q.w, q.x, q.y, q.z)
-    out[7:10] = quat_rotate(out[3:7], np.array((v.x, v.y, v.z)))  # body FLU -> world ENU
-    out[10:13] = (w.x, w.y, w.z)
-    out[13:17] = 0.0  # rotor speeds are not observed
+    qw, qx, qy, qz = q.w, q.x, q.y, q.z
+    vx, vy, vz = v.x, v.y, v.z
+    # body FLU -> world ENU: v + 2 qw (u x v) + 2 u x (u x v), u = (qx, qy, qz); scalar floats (hot path: no numpy temporaries)
+    tx, ty, tz = 2.0 * (qy * vz - qz * vy), 2.0 * (qz * vx - qx * vz), 2.0 * (qx * vy - qy * vx)
+    out[:] = (p.x, p.y, p.z, qw, qx, qy, qz,
+              vx + qw * tx + (qy * tz - qz * ty), vy + qw * ty + (qz * tx - qx * tz), vz + qw * tz + (qx * ty - qy * tx),
+              w.x, w.y, w.z, 0.0, 0.0, 0.0, 0.0)  # rotor speeds are not observed
     return out
 
 

@@ -251,7 +251,7 @@ class FcLinkNode(Node):
 
 def main(args=None) -> int:
     """`python -m ssm_mbrl_ros.ros.fc_link_node --ros-args -p url:=udpin:127.0.0.1:14540 -p auto_arm:=true`."""
-    return run_node(FcLinkNode, args)
+    return run_node(FcLinkNode, args, executor="events")  # latency-critical: see make_executor
 
 
 if __name__ == "__main__":

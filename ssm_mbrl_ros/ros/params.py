@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import sys
 
@@ -31,13 +32,15 @@ def read_config(node, cls):
 
 
 def make_executor(kind: str | None = None):
-    """The executor nodes spin in: `events` (rclpy's C++ EventsExecutor, the default: about 2x lower
-    callback latency than the wait-set executor here) or `single` (SingleThreadedExecutor).
+    """The executor a node spins in: `events` (rclpy's C++ EventsExecutor) or `single` (SingleThreadedExecutor).
 
-    Chosen by the argument, else env SSM_MBRL_ROS_EXECUTOR; events falls back to single where the
-    rclpy build has no EventsExecutor (before Kilted).
+    Env SSM_MBRL_ROS_EXECUTOR overrides the argument; the default is single. The latency-critical nodes
+    (policy, fc_link) ask for events: `bench ros` measured p99 3.1 vs 4.3 ms and 12 vs 100 missed cycles at
+    250 Hz here. Not the default because in rclpy 9.1 EventsExecutor.spin() ran no callbacks and a node with
+    timers but no subscription never fired them; run_node therefore loops on spin_once. Falls back to
+    single where rclpy has no EventsExecutor (before Kilted).
     """
-    kind = kind or os.environ.get("SSM_MBRL_ROS_EXECUTOR", "events")
+    kind = os.environ.get("SSM_MBRL_ROS_EXECUTOR") or kind or "single"
     if kind not in ("events", "single"):
         raise ConfigError(f"SSM_MBRL_ROS_EXECUTOR: expected 'events' or 'single', got {kind!r}")
     if kind == "events":
@@ -52,14 +55,17 @@ def make_executor(kind: str | None = None):
     return SingleThreadedExecutor()
 
 
-def run_node(factory, args=None) -> int:
-    """init -> build the node -> spin -> clean shutdown; a ConfigError prints the reason and returns 2."""
+def run_node(factory, args=None, executor: str | None = None) -> int:
+    """init -> build the node -> spin (executor: see make_executor) -> clean shutdown; a ConfigError prints the
+    reason and returns 2."""
     rclpy.init(args=args)
     node = None
     try:
         node = factory()
-        executor = make_executor()
+        executor = make_executor(executor)
         executor.add_node(node)
+        gc.collect()
+        gc.freeze()  # start-up objects (models, modules) leave the collector's view: no multi-ms gen-2 pauses in flight
         while rclpy.ok():  # spin_once: EventsExecutor.spin() (rclpy 9.1) neither ran callbacks nor saw SIGINT here
             executor.spin_once(timeout_sec=0.1)
         return 0

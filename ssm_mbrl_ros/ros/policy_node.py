@@ -139,7 +139,7 @@ class PolicyNode(Node):
 
 def main(args=None) -> int:
     """`python -m ssm_mbrl_ros.ros.policy_node --ros-args -p model:=hover`."""
-    return run_node(PolicyNode, args)
+    return run_node(PolicyNode, args, executor="events")  # latency-critical: see make_executor
 
 
 if __name__ == "__main__":

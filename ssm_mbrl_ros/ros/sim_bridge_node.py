@@ -6,6 +6,8 @@ Publishes   odom + TF + trail (through the node's StateOutputs), setpoint (geome
             (std_msgs/String JSON at every episode end: return, length, success, final error),
             reference (nav_msgs/Path, latched) and markers (visualization_msgs/MarkerArray, latched: setpoint,
             gates, reference line), both republished at every episode start
+            At an episode end the last state of the old episode is published first (odom + privileged), then
+            episode, setpoint and the new episode's first state.
 Subscribes  cmd_ctbr (geometry_msgs/TwistStamped CTBR); the latest command is held for one control
             period, after cmd_timeout_s without one the vehicle gets hover thrust and zero rates
 One drone, stepped by a wall timer at the task's control rate (default 100 Hz); physics compiled
@@ -111,14 +113,17 @@ class SimSource:
         fresh = time.monotonic() - self._cmd_wall_s <= self.cfg.cmd_timeout_s
         _, _, term, trunc, info = self.env.step_physical(self._cmd if fresh else self._hover)
         self.steps += 1
-        self.out.publish_state(self.env.sim.state[0].double().numpy(), self.node.get_clock().now())
-        self.pub_priv.publish(Float32MultiArray(data=info["privileged"][0].float().tolist()))
-        if bool(term[0] or trunc[0]):
+        if bool(term[0] or trunc[0]):  # the env already reset this drone: publish the episode's last state first
+            final = info["final_privileged"][0]
+            self.out.publish_state(final[:17].double().numpy(), self.node.get_clock().now())
+            self.pub_priv.publish(Float32MultiArray(data=final.float().tolist()))
             self.episodes += 1
             rec = {"episode": self.episodes, "return": float(info["episode_return"][0]),
                    "length_steps": int(info["episode_length"][0]), "success": bool(info["success"][0]),
                    "final_pos_err_m": float(info["pos_err_m"][0]), "terminated": bool(term[0])}
             self.pub_episode.publish(String(data=json.dumps(rec)))
             self.publish_episode_start()
+        self.out.publish_state(self.env.sim.state[0].double().numpy(), self.node.get_clock().now())
+        self.pub_priv.publish(Float32MultiArray(data=info["privileged"][0].float().tolist()))
         self.step_ms.append((time.perf_counter() - t0) * 1e3)
 

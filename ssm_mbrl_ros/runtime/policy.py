@@ -79,6 +79,10 @@ class OnnxPolicy:
         except Exception as e:  # noqa: BLE001 - onnxruntime raises several types for bad files
             raise PolicyLoadError(f"{self.path}: onnxruntime cannot load the model: {e}") from e
         self._check_graph()
+        layout = sidecar.get("state_layout")
+        # state = [world-model carry, previous action (4)] (export/policy_graph.py) when the sidecar says so
+        self._prev_action_slot = (slice(self.state_size - ACTION_DIM, self.state_size)
+                                  if isinstance(layout, dict) and layout.get("prev_action") == ACTION_DIM else None)
         self._batch = 0
         self.reset(1)
 
@@ -147,6 +151,15 @@ class OnnxPolicy:
             raise ValueError(f"reset mask must be ({self._batch},), got {np.asarray(mask).shape}")
         self._states[self._cur][m] = 0.0
         self._first[m] = 1
+
+    def set_prev_action(self, action) -> bool:
+        """Make the next step read `action` (B, 4) normalised as the previous action, e.g. the action actually
+        executed after exploration noise; False (state untouched) when the sidecar declares no such slot."""
+        if self._prev_action_slot is None:
+            return False
+        a = np.asarray(action, np.float32).reshape(self._batch, ACTION_DIM)
+        self._states[self._cur][:, self._prev_action_slot] = a
+        return True
 
     @property
     def batch_size(self) -> int:

@@ -66,8 +66,10 @@ class Collector:
                         expert=np.full(n, label is not None),
                         expert_action=_np(label) if label is not None else np.zeros((n, 4), np.float32))
         obs, reward, terminated, truncated, info = env.step(action)
-        if self.recorder is not None:  # the physical command the env applied (it clamps to [-1, 1] first)
-            self.recorder.step(env.action_spec.to_physical(action), terminated, truncated, info)
+        if self.recorder is not None:  # the physical command the env applied (it clamps to [-1, 1] first), and the
+            # expert's label as physical CTBR (stored on /expert_ctbr: behaviour cloning works from the store too)
+            self.recorder.step(env.action_spec.to_physical(action), terminated, truncated, info,
+                               expert_ctbr=None if label is None else env.action_spec.to_physical(label))
         done = terminated | truncated
         self.env_steps += n
         if bool(done.any()):

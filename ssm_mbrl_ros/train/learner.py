@@ -99,15 +99,18 @@ class Learner(nn.Module):
             return self.wm.heads.priv_head(feat)
 
     def batch_to_torch(self, batch: dict) -> dict:
-        """Numpy replay batch -> tensors on the learner's device (privileged dropped when unused)."""
+        """Numpy replay batch -> tensors on the learner's device (privileged dropped when unused; a given priv_mask
+        is kept)."""
         out = {k: torch.as_tensor(v, device=self.device) for k, v in batch.items()}
         if self.cfg.expert == "none":
             out.pop("expert", None)
             out.pop("expert_action", None)
-        if self.priv_dim:
-            out["priv_mask"] = torch.ones_like(out["reward"], dtype=torch.bool)
+        if self.priv_dim:  # a batch from bags says which rows have privileged state (priv_mask); else all do
+            if "priv_mask" not in out:
+                out["priv_mask"] = torch.ones_like(out["reward"], dtype=torch.bool)
         else:
             out.pop("privileged", None)
+            out.pop("priv_mask", None)
         return out
 
     def update(self, batch_np: dict) -> dict[str, float]:

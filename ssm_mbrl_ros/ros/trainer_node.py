@@ -63,8 +63,8 @@ class TrainerNode(Node):
         self._closed = False
         self.trainer = StoreTrainer(cfg, on_snapshot=self.announce, log=self.get_logger().info)
         self.collectors: dict[str, dict] = {}
-        # (also keeps rclpy's EventsExecutor firing this node's timers: in Kilted it fires none for a node
-        # that has no subscription at all)
+        # (also what keeps its timers firing should SSM_MBRL_ROS_EXECUTOR=events be chosen: rclpy 9.1's
+        # EventsExecutor fired none for a node without any subscription; see ros.params.make_executor)
         self.create_subscription(String, cfg.collector_stats_topic, self.on_collector_stats, 10)
         self.create_timer(0.005, self.train)
         self.create_timer(cfg.metrics_every_s, self.publish_metrics)

@@ -230,6 +230,19 @@ class FcSim(LockstepLoop):
         while self._inq and self._inq[0][0] <= now:
             self._handle(heapq.heappop(self._inq)[2], now)
 
+    def _accept(self, msg, impaired: bool = True) -> None:
+        """A received message through the simulated wire: dropped (loss), delayed (latency + jitter) or handled now."""
+        if impaired and self.cfg.loss and self.rng.random() < self.cfg.loss:
+            self.stats.rx_dropped += 1
+        elif impaired and (self.cfg.latency_s or self.cfg.jitter_s):
+            self._seq += 1
+            heapq.heappush(self._inq, (self.now() + self._delay(), self._seq, msg))
+        else:
+            try:
+                self._handle(msg, self.now())
+            except Exception:  # a malformed message must never stop the flight controller
+                self.stats.rejected += 1
+
     def _receive(self, timeout_s: float) -> None:
         try:
             msg = self.conn.recv_match(blocking=timeout_s > 0, timeout=timeout_s or None)
@@ -240,16 +253,8 @@ class FcSim(LockstepLoop):
             self.stats.rx += 1
             if msg.get_type() == "BAD_DATA":
                 self.stats.bad_data += 1
-            elif self.cfg.loss and self.rng.random() < self.cfg.loss:
-                self.stats.rx_dropped += 1
-            elif self.cfg.latency_s or self.cfg.jitter_s:
-                self._seq += 1
-                heapq.heappush(self._inq, (self.now() + self._delay(), self._seq, msg))
             else:
-                try:
-                    self._handle(msg, self.now())
-                except Exception:
-                    self.stats.rejected += 1
+                self._accept(msg)
             try:
                 msg = self.conn.recv_match(blocking=False)
             except Exception:

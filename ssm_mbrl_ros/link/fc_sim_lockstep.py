@@ -22,7 +22,6 @@ The methods below are mixed into link/fc_sim.FcSim and use its state (socket, qu
 """
 from __future__ import annotations
 
-import heapq
 import time
 
 FROZEN_REPEAT_S = 0.1  # before the first setpoint: repeat the t = 0 telemetry this often (wall s)
@@ -75,17 +74,8 @@ class LockstepLoop:
             return False
         step = kind == "SET_ATTITUDE_TARGET" and msg.target_system in (0, self.cfg.system_id)
         # the companion's heartbeat runs on its wall clock: never impaired, so the seeded draws stay reproducible
-        impaired = kind != "HEARTBEAT"
-        if impaired and self.cfg.loss and self.rng.random() < self.cfg.loss:
-            self.stats.rx_dropped += 1  # lost on the simulated wire; the controller did answer, so time moves on
-        elif impaired and (self.cfg.latency_s or self.cfg.jitter_s):
-            self._seq += 1
-            heapq.heappush(self._inq, (self.now() + self._delay(), self._seq, msg))
-        else:
-            try:
-                self._handle(msg, self.now())
-            except Exception:
-                self.stats.rejected += 1
+        # (a setpoint lost on the simulated wire still steps time: the controller did answer)
+        self._accept(msg, impaired=kind != "HEARTBEAT")
         self._flush(self.now())  # ACKs of commands go out now, between steps
         return step
 

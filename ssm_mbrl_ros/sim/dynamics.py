@@ -26,26 +26,14 @@ import torch
 from .rate_controller import MixerConstants, mix, mixer_constants, rate_pid
 from .state import GRAVITY_MPS2, STATE_DIM
 from .vehicle import VehicleParams
-
-
-def _cross(a, b):
-    """Cross product of 3-tuples of (N,) tensors."""
-    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
-
-
-def _rotate(q, v):
-    """Rotate vector v by unit quaternion q = (w, x, y, z) (body -> world), component tuples."""
-    u = q[1:]
-    t = [2.0 * c for c in _cross(u, v)]
-    ut = _cross(u, t)
-    return tuple(v[i] + q[0] * t[i] + ut[i] for i in range(3))
+from .vec3 import cross, rotate
 
 
 def _rotate_inv(q, v):
     """Rotate vector v by the inverse of unit quaternion q (world -> body), component tuples."""
     u = q[1:]
-    t = [2.0 * c for c in _cross(v, u)]
-    tu = _cross(t, u)
+    t = [2.0 * c for c in cross(v, u)]
+    tu = cross(t, u)
     return tuple(v[i] + q[0] * t[i] + tu[i] for i in range(3))
 
 
@@ -72,9 +60,9 @@ def _derivative(s, terms, ext_acc, wind, p):
     v_air = v if wind is None else tuple(v[i] - wind[i] for i in range(3))
     vb = _rotate_inv(q, v_air)
     force_b = (-(p["drag_x"] + rotor_drag) * vb[0], -(p["drag_y"] + rotor_drag) * vb[1], thrust - p["drag_z"] * vb[2])
-    acc = _rotate(q, force_b)
+    acc = rotate(q, force_b)
     acc = tuple(acc[i] + ext_acc[i] for i in range(3))
-    gyro = _sym_matvec(p["inertia_inv"], _cross(w, _sym_matvec(p["inertia"], w)))
+    gyro = _sym_matvec(p["inertia_inv"], cross(w, _sym_matvec(p["inertia"], w)))
     w_dot = tuple(alpha[i] - gyro[i] for i in range(3))
     qw, qx, qy, qz = q
     wx, wy, wz = w

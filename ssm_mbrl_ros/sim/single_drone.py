@@ -20,26 +20,15 @@ import numpy as np
 
 from .rate_controller import mixer_constants
 from .state import GRAVITY_MPS2, STATE_DIM
+from .vec3 import cross, rotate
 from .vehicle import VehicleParams
-
-
-def _cross(a, b):
-    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
-
-
-def _rotate(q, v):
-    """Rotate v by unit quaternion q = (w, x, y, z), body -> world."""
-    u = q[1:]
-    t = [2.0 * c for c in _cross(u, v)]
-    ut = _cross(u, t)
-    return (v[0] + q[0] * t[0] + ut[0], v[1] + q[0] * t[1] + ut[1], v[2] + q[0] * t[2] + ut[2])
 
 
 def _rotate_inv(q, v):
     """Rotate v by the inverse of q, world -> body."""
     u = q[1:]
-    t = [2.0 * c for c in _cross(v, u)]
-    tu = _cross(t, u)
+    t = [2.0 * c for c in cross(v, u)]
+    tu = cross(t, u)
     return (v[0] + q[0] * t[0] + tu[0], v[1] + q[0] * t[1] + tu[1], v[2] + q[0] * t[2] + tu[2])
 
 
@@ -187,8 +176,8 @@ class SingleDroneSim:
         vb = _rotate_inv(q, v_air)
         force_b = (-(p["drag_x"] + rotor_drag) * vb[0], -(p["drag_y"] + rotor_drag) * vb[1],
                    thrust - p["drag_z"] * vb[2])
-        acc = _rotate(q, force_b)
-        gyro = _sym_matvec(p["inertia_inv"], _cross(w, _sym_matvec(p["inertia"], w)))
+        acc = rotate(q, force_b)
+        gyro = _sym_matvec(p["inertia_inv"], cross(w, _sym_matvec(p["inertia"], w)))
         qw, qx, qy, qz = q
         wx, wy, wz = w
         return (v[0], v[1], v[2],

@@ -48,16 +48,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def resolve_config(args):
     """TrainConfig from defaults < --config < flags < --set (type-checked, errors name the key)."""
-    from ssm_mbrl_ros.core.config import apply_overrides, from_dict, load_yaml
-    from ssm_mbrl_ros.train.config import TrainConfig
+    from ssm_mbrl_ros.train.config import resolve_train_config
 
-    data = load_yaml(args.config) if args.config else {}
-    for name in FLAGS:
-        value = getattr(args, name, None)
-        if value is not None:
-            data[name] = value
-    data = apply_overrides(data, args.overrides)
-    return from_dict(TrainConfig, data, args.config or "train")
+    return resolve_train_config(args.config, args.overrides, {name: getattr(args, name, None) for name in FLAGS})
 
 
 def run(args) -> int:

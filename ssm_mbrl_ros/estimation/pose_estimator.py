@@ -55,6 +55,7 @@ class PoseVelocityEstimator:
     def __init__(self, cfg: EstimatorConfig | None = None):
         self.cfg = cfg or EstimatorConfig()
         self.cfg.validate()
+        self.resets = -1  # reset() below counts itself; only later restarts count
         self.reset()
 
     def reset(self) -> None:
@@ -65,7 +66,7 @@ class PoseVelocityEstimator:
         self.quat = np.array([1.0, 0.0, 0.0, 0.0])
         self.omega = np.zeros(3)
         self.samples = 0
-        self.resets = getattr(self, "resets", -1) + 1
+        self.resets += 1
 
     @property
     def ready(self) -> bool:

@@ -80,7 +80,7 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
     node = _Bench(rate_hz, odom, cmd, seed)
-    ex = make_executor(executor)
+    ex = make_executor(executor, from_env=False)  # the bench side runs exactly the executor asked for
     ex.add_node(node)
     gc.collect()
     gc.freeze()

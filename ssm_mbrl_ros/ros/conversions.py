@@ -11,19 +11,15 @@ import numpy as np
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 
-from ssm_mbrl_ros.core.frames import quat_rotate, quat_conjugate
+from ssm_mbrl_ros.sim.vec3 import rotate
 
 
 def odom_to_state17(msg: Odometry, out: np.ndarray) -> np.ndarray:
     """Fill out (17,) in the simulator layout: pos m ENU, quat wxyz body->world, world velocity m/s, rates FLU."""
     p, q, v, w = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist.linear, msg.twist.twist.angular
-    qw, qx, qy, qz = q.w, q.x, q.y, q.z
-    vx, vy, vz = v.x, v.y, v.z
-    # body FLU -> world ENU: v + 2 qw (u x v) + 2 u x (u x v), u = (qx, qy, qz); scalar floats (hot path: no numpy temporaries)
-    tx, ty, tz = 2.0 * (qy * vz - qz * vy), 2.0 * (qz * vx - qx * vz), 2.0 * (qx * vy - qy * vx)
-    out[:] = (p.x, p.y, p.z, qw, qx, qy, qz,
-              vx + qw * tx + (qy * tz - qz * ty), vy + qw * ty + (qz * tx - qx * tz), vz + qw * tz + (qx * ty - qy * tx),
-              w.x, w.y, w.z, 0.0, 0.0, 0.0, 0.0)  # rotor speeds are not observed
+    quat = (q.w, q.x, q.y, q.z)
+    vel = rotate(quat, (v.x, v.y, v.z))  # body FLU -> world ENU, scalar floats (hot path: no numpy temporaries)
+    out[:] = (p.x, p.y, p.z, *quat, *vel, w.x, w.y, w.z, 0.0, 0.0, 0.0, 0.0)  # rotor speeds are not observed
     return out
 
 
@@ -31,14 +27,13 @@ def state17_to_odom(state: np.ndarray, msg: Odometry, stamp) -> Odometry:
     """Fill an Odometry from a simulator-layout state (world velocity rotated into the body frame)."""
     msg.header.stamp = stamp
     msg.header.frame_id, msg.child_frame_id = "odom", "base_link"
-    pos, quat, vel, omega = state[0:3], state[3:7], state[7:10], state[10:13]
-    msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = (float(x) for x in pos)
+    x, y, z, qw, qx, qy, qz, vx, vy, vz, wx, wy, wz = (float(c) for c in state[0:13])
+    msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = x, y, z
     o = msg.pose.pose.orientation
-    o.w, o.x, o.y, o.z = (float(x) for x in quat)
-    vb = quat_rotate(quat_conjugate(quat), vel)
+    o.w, o.x, o.y, o.z = qw, qx, qy, qz
     t = msg.twist.twist
-    t.linear.x, t.linear.y, t.linear.z = (float(x) for x in vb)
-    t.angular.x, t.angular.y, t.angular.z = (float(x) for x in omega)
+    t.linear.x, t.linear.y, t.linear.z = rotate((qw, -qx, -qy, -qz), (vx, vy, vz))  # world -> body: conjugate
+    t.angular.x, t.angular.y, t.angular.z = wx, wy, wz
     return msg
 
 

@@ -31,16 +31,16 @@ def read_config(node, cls):
     return from_dict(cls, values, f"{node.get_name()} parameters")
 
 
-def make_executor(kind: str | None = None):
+def make_executor(kind: str | None = None, from_env: bool = True):
     """The executor a node spins in: `events` (rclpy's C++ EventsExecutor) or `single` (SingleThreadedExecutor).
 
-    Env SSM_MBRL_ROS_EXECUTOR overrides the argument; the default is single. The latency-critical nodes
+    Env SSM_MBRL_ROS_EXECUTOR overrides the argument (unless from_env is false); the default is single. The latency-critical nodes
     (policy, fc_link) ask for events: `bench ros` measured p99 3.1 vs 4.3 ms and 12 vs 100 missed cycles at
     250 Hz here. Not the default because in rclpy 9.1 EventsExecutor.spin() ran no callbacks and a node with
     timers but no subscription never fired them; run_node therefore loops on spin_once. Falls back to
     single where rclpy has no EventsExecutor (before Kilted).
     """
-    kind = os.environ.get("SSM_MBRL_ROS_EXECUTOR") or kind or "single"
+    kind = (os.environ.get("SSM_MBRL_ROS_EXECUTOR") if from_env else None) or kind or "single"
     if kind not in ("events", "single"):
         raise ConfigError(f"SSM_MBRL_ROS_EXECUTOR: expected 'events' or 'single', got {kind!r}")
     if kind == "events":

@@ -127,3 +127,14 @@ def world_model_config(cfg: TrainConfig):
     wm_cfg = from_dict(WorldModelConfig, {**base, **cfg.world_model, "kind": cfg.wm}, "train.world_model")
     wm_cfg.validate("train.world_model")
     return wm_cfg
+
+
+def resolve_train_config(path: str | None, overrides=(), values: dict | None = None) -> "TrainConfig":
+    """TrainConfig from defaults < YAML file < values (e.g. CLI flags) < KEY=VALUE overrides (type-checked; errors
+    name the key). `ssm-mbrl train` and the store trainer node both resolve their config here."""
+    from ssm_mbrl_ros.core.config import apply_overrides, from_dict, load_yaml
+
+    data = load_yaml(path) if path else {}
+    data.update({k: v for k, v in (values or {}).items() if v is not None})
+    return from_dict(TrainConfig, apply_overrides(data, list(overrides)), path or "train")
+

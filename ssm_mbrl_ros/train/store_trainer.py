@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssm_mbrl_ros.core.config import ConfigError, apply_overrides, doc, from_dict, load_yaml, require_positive, to_dict
+from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive, to_dict
+from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
-from .config import TrainConfig
+from .config import TrainConfig, resolve_train_config
 
 
 @dataclass
@@ -65,12 +66,6 @@ class StoreTrainerConfig:
         require_positive(self, source, "export_every_s", "poll_every_s")
         if self.keep_snapshots < 0:
             raise ConfigError(f"{source}.keep_snapshots: must be >= 0, got {self.keep_snapshots}")
-
-
-def resolve_train_config(config: str, overrides: list[str]) -> TrainConfig:
-    """TrainConfig from defaults < YAML file < KEY=VALUE overrides (type-checked; errors name the key)."""
-    data = load_yaml(config) if config else {}
-    return from_dict(TrainConfig, apply_overrides(data, list(overrides)), config or "train")
 
 
 def check_store_task(cfg: TrainConfig, obs_layout) -> None:
@@ -126,7 +121,7 @@ class StoreTrainer:
         self.obs_layout, self.action_spec = env.obs_layout, env.action_spec
         self.control_hz, self.vehicle = 1.0 / env.dt_s, env.vehicle.name
         priv_dim = env.privileged_layout.dim
-        hover = env.action_spec.to_normalized(np.array([9.81, 0.0, 0.0, 0.0])).tolist()
+        hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         torch.manual_seed(cfg.seed)
         self.learner = Learner(cfg, self.obs_layout.dim, priv_dim, self.device, hover_action=hover)
         self.per_update = cfg.batch_size * cfg.seq_len / cfg.train_ratio  # env steps ingested per update

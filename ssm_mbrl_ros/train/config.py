@@ -52,10 +52,16 @@ class TrainConfig:
                           default=1.0)
     bc_updates: int = doc("updates during which expert labels are collected and the behaviour-cloning loss applies",
                           default=2000)
+    bc_repr_scale: float = doc("weight of the behaviour-cloning loss inside the world-model update (gradient into the "
+                               "encoder and latents, actor frozen): shapes the features toward what the expert's "
+                               "action needs; 0 = off", default=0.0)
     expert_mix: float = doc("fraction of envs the expert keeps flying after the prefill while bc_updates last (the "
                             "rest fly the policy; all are labelled)", default=0.5)
     expert_noise: float = doc("std of normalised-action noise added to expert actions (state coverage)",
                               default=0.1)
+    actor_latent: str = doc("posterior latent the actor learns from on replayed states (behaviour cloning and "
+                            "imagination starts): 'mode' (what the exported policy acts on) or 'sample' (DreamerV3)",
+                            default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)
     actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
@@ -95,7 +101,7 @@ class TrainConfig:
                          "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
                          "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates")
         for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
-                     "expert_noise", "entropy_coef", "threads", "ac_hidden"):
+                     "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
@@ -103,6 +109,8 @@ class TrainConfig:
         for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
+        if self.actor_latent not in ("mode", "sample"):
+            raise ConfigError(f"{source}.actor_latent: must be 'mode' or 'sample', got {self.actor_latent!r}")
         if self.expert not in ("none", "geometric"):
             raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
         if not 0.1 < self.actor_init_std < 1.0:

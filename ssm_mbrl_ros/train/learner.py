@@ -118,8 +118,15 @@ class Learner(nn.Module):
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
         wm_loss, metrics, states, _ = self.wm.loss(batch)
+        if cfg.bc_repr_scale > 0:
+            with frozen(self.actor):
+                bc_repr = self._bc_loss(states, batch, detach=False)
+            if bc_repr is not None:
+                wm_loss = wm_loss + cfg.bc_repr_scale * bc_repr
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
         self.updates += 1
+        if cfg.actor_latent == "mode":
+            states = self.mode_states(states)
         bc = self._bc_loss(states, batch)
         if bc is not None:
             metrics["bc_loss"] = float(bc.detach())
@@ -170,9 +177,15 @@ class Learner(nn.Module):
                             "actor_entropy", "return_scale"), extra))
         return metrics
 
-    def _bc_loss(self, states: dict, batch: dict) -> torch.Tensor | None:
+    def mode_states(self, states: dict) -> dict:
+        """Posterior states with z replaced by the posterior mode (the latent the exported policy acts on)."""
+        with torch.no_grad():  # only read detached (behaviour cloning, imagination starts)
+            z = self.wm.latent_sample(states["post_logits"], sample=False)
+        return {**states, "z": z, "feat": self.wm.feat({"h": states["h"], "z": z})}
+
+    def _bc_loss(self, states: dict, batch: dict, detach: bool = True) -> torch.Tensor | None:
         """Behaviour cloning toward the expert's label on labelled rows (DAgger-style when the learner flew them):
-        squared error of the actor's mean action (None when inactive)."""
+        squared error of the actor's mean action (None when inactive); detach=False lets it reach the world model."""
         if self.cfg.expert == "none" or self.updates > self.cfg.bc_updates or "expert" not in batch:
             return None
         mask = batch["expert"].to(states["feat"].dtype)  # (B, T)
@@ -185,7 +198,8 @@ class Learner(nn.Module):
             count = mask.sum()
         if float(count) == 0.0:
             return None
-        err = (self.actor.mean_action(states["feat"].detach()) - batch["expert_action"]).square().sum(-1)  # (B, T)
+        feat = states["feat"].detach() if detach else states["feat"]
+        err = (self.actor.mean_action(feat) - batch["expert_action"]).square().sum(-1)  # (B, T)
         return (err * mask).sum() / mask.sum().clamp(min=1.0)
 
     @staticmethod

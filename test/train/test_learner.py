@@ -55,3 +55,39 @@ def test_config_errors_name_the_key():
         TrainConfig(wm="gru").validate()
     with pytest.raises(ConfigError, match="world_model: unknown keys \\['detr'\\]"):
         world_model_config(TrainConfig(world_model={"detr": 3}))
+
+
+def expert_batch(B=4, T=16):
+    """A replay batch whose every row carries an expert label."""
+    b = batch(B=B, T=T)
+    rng = np.random.default_rng(1)
+    b["expert"] = np.ones((B, T), bool)
+    b["expert_action"] = rng.uniform(-0.5, 0.5, (B, T, 4)).astype(np.float32)
+    return b
+
+
+def test_mode_states_hold_the_posterior_mode():
+    torch.manual_seed(0)
+    learner = Learner(TrainConfig(actor_latent="mode"), 22, 25)
+    _, _, states, _ = learner.wm.loss(learner.batch_to_torch(batch()))
+    mode = learner.mode_states(states)
+    g, k = learner.wm.groups, learner.wm.classes
+    want = torch.nn.functional.one_hot(states["post_logits"].argmax(-1), k).flatten(-2).float()
+    assert torch.equal(mode["z"], want)
+    assert torch.equal(mode["feat"], torch.cat([states["h"], want], -1))
+    assert mode["z"].shape[-1] == g * k
+    with pytest.raises(ConfigError, match="actor_latent"):
+        TrainConfig(actor_latent="mean").validate()
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0])
+def test_bc_repr_scale_decides_whether_imitation_shapes_the_encoder(scale):
+    torch.manual_seed(0)
+    silent = dict(obs_scale=0.0, reward_scale=0.0, cont_scale=0.0, dyn_scale=0.0, rep_scale=0.0, priv_scale=0.0)
+    cfg = TrainConfig(expert="geometric", bc_repr_scale=scale, actor_warmup_updates=10, world_model=silent)
+    learner = Learner(cfg, 22, 25)
+    before = {k: v.clone() for k, v in learner.wm.encoder.state_dict().items()}
+    metrics = learner.update(expert_batch())
+    assert metrics["bc_loss"] > 0
+    moved = max((v - before[k]).abs().max().item() for k, v in learner.wm.encoder.state_dict().items())
+    assert (moved > 0) == (scale > 0), moved

@@ -91,3 +91,14 @@ def test_bc_repr_scale_decides_whether_imitation_shapes_the_encoder(scale):
     assert metrics["bc_loss"] > 0
     moved = max((v - before[k]).abs().max().item() for k, v in learner.wm.encoder.state_dict().items())
     assert (moved > 0) == (scale > 0), moved
+
+
+@pytest.mark.parametrize("path", sorted((__import__("pathlib").Path(__file__).parents[2] / "config" / "train").glob("*.yaml")))
+def test_shipped_train_configs_resolve(path):
+    from ssm_mbrl_ros.train.config import resolve_train_config
+
+    import yaml
+
+    cfg = resolve_train_config(str(path)).validate(str(path))
+    for key, value in yaml.safe_load(path.read_text()).items():  # every key of the file reached the config
+        assert getattr(cfg, key) == value, key

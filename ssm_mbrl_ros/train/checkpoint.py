@@ -34,6 +34,25 @@ def save_checkpoint(logdir: Path, payload: dict, replay_state: dict | None) -> P
     return logdir / CHECKPOINT
 
 
+def learner_payload(cfg, learner, **extra) -> dict:
+    """The checkpoint payload every trainer writes: resolved config, architecture, networks, optimisers, plus extra."""
+    from ssm_mbrl_ros.core.config import to_dict
+
+    return {"config": to_dict(cfg), "arch": learner.arch(), "learner": learner.state_dict(),
+            "optim": learner.optim_state(), **extra}
+
+
+def restore_learner(logdir: Path, cfg, learner, device="cpu") -> tuple[dict, dict | None]:
+    """Load logdir's checkpoint into learner after checking it is compatible with cfg; (payload, replay or None)."""
+    from ssm_mbrl_ros.core.config import to_dict
+
+    payload, replay = load_checkpoint(logdir, device)
+    check_compatible(payload["config"], payload["arch"], to_dict(cfg), learner.arch())
+    learner.load_state_dict(payload["learner"])
+    learner.load_optim_state(payload["optim"])
+    return payload, replay
+
+
 def load_checkpoint(logdir: Path, device="cpu") -> tuple[dict, dict | None]:
     """(payload, replay state or None) from a log directory; ConfigError when there is none."""
     path = Path(logdir) / CHECKPOINT

@@ -5,7 +5,7 @@ World-model fields are nested under `world_model` (a size preset plus overrides)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
 

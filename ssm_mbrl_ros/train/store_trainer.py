@@ -171,12 +171,9 @@ class StoreTrainer:
                 "world_size": 1}
 
     def _resume(self) -> tuple[int, set]:
-        from .checkpoint import check_compatible, load_checkpoint
+        from .checkpoint import restore_learner
 
-        payload, _ = load_checkpoint(self.logdir, self.device)
-        check_compatible(payload["config"], payload["arch"], to_dict(self.cfg), self.learner.arch())
-        self.learner.load_state_dict(payload["learner"])
-        self.learner.load_optim_state(payload["optim"])
+        payload, _ = restore_learner(self.logdir, self.cfg, self.learner, self.device)
         c = payload["counters"]
         self.updates_env_steps, self.wall_s_before = float(c["updates_env_steps"]), float(c["wall_s"])
         self.snapshots = int(c.get("snapshots", 0))
@@ -184,13 +181,12 @@ class StoreTrainer:
 
     def save(self) -> Path:
         """Atomic checkpoint: networks, optimisers, counters, the chunks already ingested."""
-        from .checkpoint import save_checkpoint
+        from .checkpoint import learner_payload, save_checkpoint
 
-        payload = {"config": to_dict(self.cfg), "arch": self.learner.arch(), "learner": self.learner.state_dict(),
-                   "optim": self.learner.optim_state(), "kind": "store_trainer",
-                   "counters": {"env_steps": self.env_steps, "wall_s": self.wall_s,
-                                "updates_env_steps": self.updates_env_steps, "snapshots": self.snapshots},
-                   "chunks_ingested": list(self.replay.loaded)}
+        payload = learner_payload(self.cfg, self.learner, kind="store_trainer",
+                                  counters={"env_steps": self.env_steps, "wall_s": self.wall_s,
+                                            "updates_env_steps": self.updates_env_steps, "snapshots": self.snapshots},
+                                  chunks_ingested=list(self.replay.loaded))
         return save_checkpoint(self.logdir, payload, None)
 
     def log(self, record: dict) -> None:

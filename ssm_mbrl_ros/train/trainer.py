@@ -32,7 +32,7 @@ from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.export.policy_graph import export_policy
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
-from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .checkpoint import learner_payload, restore_learner, save_checkpoint
 from .collector import Collector
 from .config import TrainConfig
 from .curves import plot_curves
@@ -125,10 +125,7 @@ class Trainer:
         return {"train": to_dict(self.cfg), "arch": self.learner.arch(), "world_size": self.world}
 
     def _resume(self) -> None:
-        payload, replay = load_checkpoint(self.logdir, self.device)
-        check_compatible(payload["config"], payload["arch"], to_dict(self.cfg), self.learner.arch())
-        self.learner.load_state_dict(payload["learner"])
-        self.learner.load_optim_state(payload["optim"])
+        payload, replay = restore_learner(self.logdir, self.cfg, self.learner, self.device)
         c = payload["counters"]
         self.env_steps, self.wall_s_before = int(c["env_steps"]), float(c["wall_s"])
         self.updates_env_steps = float(c["updates_env_steps"])
@@ -144,11 +141,10 @@ class Trainer:
         """Checkpoint (rank 0): networks, optimisers, counters, evals and the replay."""
         if not self.main:
             return
-        payload = {"config": to_dict(self.cfg), "arch": self.learner.arch(), "learner": self.learner.state_dict(),
-                   "optim": self.learner.optim_state(), "evals": self.evals, "solved": self.solved,
-                   "best_key": list(self.best_key),
-                   "counters": {"env_steps": self.env_steps, "wall_s": self.wall_s,
-                                "updates_env_steps": self.updates_env_steps}}
+        payload = learner_payload(self.cfg, self.learner, evals=self.evals, solved=self.solved,
+                                  best_key=list(self.best_key),
+                                  counters={"env_steps": self.env_steps, "wall_s": self.wall_s,
+                                            "updates_env_steps": self.updates_env_steps})
         save_checkpoint(self.logdir, payload, self.buffer.state_dict())
 
     @property

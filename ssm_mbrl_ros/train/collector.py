@@ -49,7 +49,8 @@ class Collector:
             if self.carry is None:
                 self.carry = wm.initial(n)
             obs = self.obs.to(next(wm.parameters()).device, torch.float32)
-            self.carry, feat = wm.obs_step(self.carry, obs, self.prev_action.to(obs.device), self.is_first.to(obs.device))
+            self.carry, feat, _, _ = wm.act_step(self.carry, obs, self.prev_action.to(obs.device),
+                                                 self.is_first.to(obs.device), actor.latent)
         label = None
         if expert is not None:
             label = env.action_spec.to_normalized(expert.act(self.obs, env)).to(self.obs.dtype)

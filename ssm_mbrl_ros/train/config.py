@@ -60,7 +60,9 @@ class TrainConfig:
     expert_noise: float = doc("std of normalised-action noise added to expert actions (state coverage)",
                               default=0.1)
     actor_latent: str = doc("posterior latent the actor learns from on replayed states (behaviour cloning and "
-                            "imagination starts): 'mode' (what the exported policy acts on) or 'sample' (DreamerV3)",
+                            "imagination starts) and acts on: 'mode' (the one-hot argmax), 'sample' (DreamerV3), "
+                            "or 'probs' (the posterior probabilities: a soft code that resolves small errors; in imagination the "
+                            "prior's probabilities)",
                             default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)
@@ -109,8 +111,8 @@ class TrainConfig:
         for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
-        if self.actor_latent not in ("mode", "sample"):
-            raise ConfigError(f"{source}.actor_latent: must be 'mode' or 'sample', got {self.actor_latent!r}")
+        if self.actor_latent not in ("mode", "sample", "probs"):
+            raise ConfigError(f"{source}.actor_latent: must be 'mode', 'sample' or 'probs', got {self.actor_latent!r}")
         if self.expert not in ("none", "geometric"):
             raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
         if not 0.1 < self.actor_init_std < 1.0:

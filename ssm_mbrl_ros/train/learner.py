@@ -63,7 +63,8 @@ class Learner(nn.Module):
         self.wm = make_world_model(wm_cfg, obs_dim, 4, self.priv_dim)
         hidden = cfg.ac_hidden or wm_cfg.hidden
         init = hover_action if cfg.actor_init_hover else None
-        self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers, init_action=init, init_std=cfg.actor_init_std)
+        self.actor = Actor(self.wm.feat_dim, 4, hidden, cfg.ac_layers, init_action=init, init_std=cfg.actor_init_std,
+                           latent=cfg.actor_latent)
         self.critic_priv = self.priv_dim if cfg.critic_privileged else 0
         self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers, bins=wm_cfg.reward_bins)
         self.retnorm = ReturnNormalizer()
@@ -78,7 +79,7 @@ class Learner(nn.Module):
     def arch(self) -> dict:
         """Everything needed to rebuild the networks (stored in checkpoints and compared on resume)."""
         return {**self.wm.arch(), "actor": {"feat_dim": self.actor.feat_dim, "hidden": self.cfg.ac_hidden,
-                                            "layers": self.cfg.ac_layers},
+                                            "layers": self.cfg.ac_layers, "latent": self.actor.latent},
                 "critic_priv_dim": self.critic_priv}
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list) -> float:
@@ -118,15 +119,18 @@ class Learner(nn.Module):
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
         wm_loss, metrics, states, _ = self.wm.loss(batch)
-        if cfg.bc_repr_scale > 0:
+        if cfg.bc_repr_scale > 0:  # through the straight-through sample, or straight into the probabilities
+            repr_states = self.probs_states(states) if cfg.actor_latent == "probs" else states
             with frozen(self.actor):
-                bc_repr = self._bc_loss(states, batch, detach=False)
+                bc_repr = self._bc_loss(repr_states, batch, detach=False)
             if bc_repr is not None:
                 wm_loss = wm_loss + cfg.bc_repr_scale * bc_repr
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
         self.updates += 1
         if cfg.actor_latent == "mode":
             states = self.mode_states(states)
+        elif cfg.actor_latent == "probs":
+            states = self.probs_states(states)
         bc = self._bc_loss(states, batch)
         if bc is not None:
             metrics["bc_loss"] = float(bc.detach())
@@ -143,7 +147,7 @@ class Learner(nn.Module):
 
         grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" else torch.no_grad()
         with frozen(self.wm, self.critic), grad_ctx:
-            traj = self.wm.imagine(start, lambda f: self.actor.sample(f)[0], cfg.horizon)
+            traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon)
             feat = traj["feat"]  # (N, H+1, F)
             value = self.critic.value(feat, self._critic_priv(feat))  # (N, H+1)
             returns = lambda_returns(traj["reward"], value, traj["cont"], cfg.discount, cfg.lam)  # (N, H)
@@ -153,13 +157,14 @@ class Learner(nn.Module):
         if self.sync:
             self._sync_buffers(self.retnorm)
         scale = self.retnorm.scale()
+        act_feat = self._actor_input(feat[:, :-1])
         if self.actor_grad == "dynamics":
-            _, _, ent = self.actor.sample(feat[:, :-1].detach())
+            _, _, ent = self.actor.sample(act_feat.detach())
             a_loss = -(weight * (returns / scale + cfg.entropy_coef * ent)).mean()
         else:
             adv = (returns - value[:, :-1]) / scale
-            logp = self.actor.log_prob(feat[:, :-1], traj["action"])
-            _, _, ent = self.actor.sample(feat[:, :-1])
+            logp = self.actor.log_prob(act_feat, traj["action"])
+            _, _, ent = self.actor.sample(act_feat)
             a_loss = actor_loss(logp, ent, adv, weight, cfg.entropy_coef)
         if bc is not None:
             a_loss = a_loss + cfg.bc_scale * bc
@@ -182,6 +187,18 @@ class Learner(nn.Module):
         with torch.no_grad():  # only read detached (behaviour cloning, imagination starts)
             z = self.wm.latent_sample(states["post_logits"], sample=False)
         return {**states, "z": z, "feat": self.wm.feat({"h": states["h"], "z": z})}
+
+    def probs_states(self, states: dict) -> dict:
+        """Posterior states whose feat is [h, posterior probabilities] (gradients kept: bc_repr shapes them)."""
+        return {**states, "feat": self.wm.probs_feat(states["h"], states["post_logits"])}
+
+    def _actor_input(self, feat: torch.Tensor) -> torch.Tensor:
+        """The actor's feature for an imagined [h, z] feat: [h, prior probabilities of h] when it reads probabilities
+        (an imagined step has no posterior; at the start state the prior stands in for it)."""
+        if self.cfg.actor_latent != "probs":
+            return feat
+        h = feat[..., :self.wm.cfg.deter]
+        return self.wm.probs_feat(h, self.wm.prior_logits(h))
 
     def _bc_loss(self, states: dict, batch: dict, detach: bool = True) -> torch.Tensor | None:
         """Behaviour cloning toward the expert's label on labelled rows (DAgger-style when the learner flew them):

@@ -118,6 +118,14 @@ class WorldModel(nn.Module, abc.ABC):
         """Model feature [h, z] (..., F) of a carry or of states."""
         return torch.cat([carry["h"], carry["z"]], dim=-1)
 
+    def probs_feat(self, h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Soft feature [h, latent probabilities] (..., F) from logits (..., G, K): resolves what a one-hot code cannot."""
+        return torch.cat([h, logits.exp().flatten(-2)], dim=-1)
+
+    def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Prior log-probabilities (..., G, K) predicted from the deterministic state h (..., deter)."""
+        return self.latent_dist(self.prior_head(h))
+
     def start_from(self, states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Flatten per-step (B, T, X) posterior states into a detached (B*T, X) imagination start carry."""
         return {k: states[k].detach().reshape(-1, states[k].shape[-1]) for k in self.carry_sizes()}
@@ -161,6 +169,15 @@ class WorldModel(nn.Module, abc.ABC):
                     sample: bool = True) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One posterior step: obs (B, D), prev_action (B, A), is_first (B,) -> (carry, feat (B, F),
         posterior logits (B, G, K), prior logits (B, G, K)); the logits give the per-step surprise."""
+
+    def act_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
+                 latent: str = "mode") -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One filter step for acting with the feature an actor of this `latent` reads ('mode', 'sample', 'probs')
+        -> (carry, actor feature (B, F), posterior logits, prior logits). The carry holds the mode unless 'sample'."""
+        carry, feat, post, prior = self.filter_step(carry, obs, prev_action, is_first, sample=latent == "sample")
+        if latent == "probs":
+            feat = self.probs_feat(carry["h"], post)
+        return carry, feat, post, prior
 
     def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
                  sample: bool = True) -> tuple[dict, torch.Tensor]:

@@ -68,6 +68,37 @@ def test_closed_loop_parity_500_steps(kind, batch, tmp_path):
     assert ambiguous <= 0.01 * 500 * batch, f"{ambiguous} near-tie rows of {500 * batch}"
 
 
+@pytest.mark.parametrize("kind", ["s5", "rssm"])
+def test_probs_actor_exports_the_soft_feature(kind, tmp_path):
+    """An actor trained on posterior probabilities acts on [h, probs] in ONNX too; the carry keeps the mode."""
+    env = make_env("hover", 8, seed=3)
+    wm, _ = build(kind, env)
+    torch.manual_seed(1)
+    actor = Actor(wm.feat_dim, hidden=64, init_action=[-0.56, 0, 0, 0], latent="probs").eval()
+    with torch.no_grad():
+        actor.net[-1].weight.normal_(0.0, 0.05)
+    path = export_policy(wm, actor, tmp_path / "p.onnx", obs_layout=env.obs_layout, action_spec=env.action_spec,
+                         control_hz=100.0, vehicle=env.vehicle.name, task="hover")
+    pol = OnnxPolicy(path)
+    pol.reset(8)
+    obs, _ = env.reset(seed=3)
+    carry, prev, first = wm.initial(8), torch.zeros(8, 4), torch.ones(8)
+    worst = 0.0
+    for _ in range(50):
+        with torch.no_grad():  # reference written out by hand: filter with the mode, act on the probabilities
+            carry, _, post, _ = wm.filter_step(carry, obs, prev, first, sample=False)
+            want = actor.mean_action(torch.cat([carry["h"], post.exp().flatten(-2)], -1))
+            mode_only = actor.mean_action(wm.feat(carry))
+        a_ort = torch.from_numpy(pol.step(obs.numpy())[0].reshape(8, 4))
+        worst = max(worst, float((a_ort - want).abs().max()))
+        assert float((a_ort - mode_only).abs().max()) > 1e-3  # the graph did not fall back to the one-hot mode
+        prev, first = want, torch.zeros(8)
+        obs, *_ = env.step(a_ort)
+    assert worst <= 1e-4, worst
+    with pytest.raises(ValueError, match="latent"):
+        Actor(wm.feat_dim, latent="mean")
+
+
 def test_export_refuses_mismatched_layout(tmp_path):
     env = make_env("hover", 2)
     wm, actor = build("s5", env)

@@ -80,11 +80,30 @@ def test_mode_states_hold_the_posterior_mode():
         TrainConfig(actor_latent="mean").validate()
 
 
+def test_probs_actor_reads_posterior_probabilities_and_learns_in_imagination():
+    torch.manual_seed(0)
+    cfg = TrainConfig(actor_latent="probs", imag_starts=32, horizon=5, actor_warmup_updates=0)
+    learner = Learner(cfg, 22, 25)
+    assert learner.actor.latent == "probs" and learner.arch()["actor"]["latent"] == "probs"
+    _, _, states, _ = learner.wm.loss(learner.batch_to_torch(batch()))
+    soft = learner.probs_states(states)["feat"]
+    probs = states["post_logits"].exp()
+    assert torch.equal(soft, torch.cat([states["h"], probs.flatten(-2)], -1))
+    assert torch.allclose(probs.sum(-1), torch.ones(()), atol=1e-5)
+    assert not torch.equal(soft, states["feat"])  # a soft code, not the one-hot sample
+    before = {k: v.clone() for k, v in learner.actor.state_dict().items()}
+    metrics = learner.update(batch())
+    assert np.isfinite(metrics["actor_loss"]) and np.isfinite(metrics["actor_entropy"])
+    assert any(not torch.equal(before[k], v) for k, v in learner.actor.state_dict().items())
+
+
+@pytest.mark.parametrize("latent", ["mode", "probs"])
 @pytest.mark.parametrize("scale", [0.0, 1.0])
-def test_bc_repr_scale_decides_whether_imitation_shapes_the_encoder(scale):
+def test_bc_repr_scale_decides_whether_imitation_shapes_the_encoder(scale, latent):
     torch.manual_seed(0)
     silent = dict(obs_scale=0.0, reward_scale=0.0, cont_scale=0.0, dyn_scale=0.0, rep_scale=0.0, priv_scale=0.0)
-    cfg = TrainConfig(expert="geometric", bc_repr_scale=scale, actor_warmup_updates=10, world_model=silent)
+    cfg = TrainConfig(expert="geometric", bc_repr_scale=scale, actor_warmup_updates=10, world_model=silent,
+                      actor_latent=latent)
     learner = Learner(cfg, 22, 25)
     before = {k: v.clone() for k, v in learner.wm.encoder.state_dict().items()}
     metrics = learner.update(expert_batch())

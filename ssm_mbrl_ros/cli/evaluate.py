@@ -23,7 +23,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="fly an exported policy (.onnx with its .json sidecar, or a shipped model name such as hover) "
                         "through onnxruntime instead of a classical --controller")
     p.add_argument("--controller", default="geometric",
-                   help="classical controller: geometric (SE(3) position control -> CTBR) or hover (open loop)")
+                   help="classical controller: geometric (SE(3) position control -> CTBR), geometric_pd (the same "
+                        "without its position-error integral: what a memoryless policy can reach under wind and "
+                        "parameter randomisation) or hover (open loop)")
     p.add_argument("--vehicle", default=None,
                    help="vehicle name (config/vehicles/NAME.yaml) or a YAML path (default: the --policy sidecar's "
                         "vehicle, else agile5)")

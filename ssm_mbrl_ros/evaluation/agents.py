@@ -9,7 +9,7 @@ import torch
 
 from ssm_mbrl_ros.core.config import ConfigError
 
-CONTROLLERS = ("geometric", "hover")
+CONTROLLERS = ("geometric", "geometric_pd", "hover")
 
 
 class GeometricAgent:
@@ -17,11 +17,14 @@ class GeometricAgent:
 
     physical = True
 
-    def __init__(self, env):
-        from ssm_mbrl_ros.control.geometric import GeometricController
+    def __init__(self, env, integral: bool = True):
+        """integral=False drops the position-error integral: a memoryless PD law of the true state."""
+        from ssm_mbrl_ros.control.geometric import GeometricController, GeometricGains
 
+        gains = GeometricGains() if integral else GeometricGains(ki_pos=(0.0, 0.0, 0.0))
         self.controller = GeometricController(
-            env.vehicle, env.num_envs, control_dt_s=env.sim.control_dt_s, device=env.sim.device, dtype=env.sim.dtype
+            env.vehicle, env.num_envs, gains, control_dt_s=env.sim.control_dt_s, device=env.sim.device,
+            dtype=env.sim.dtype
         )
 
     def reset(self, env_ids: torch.Tensor | None = None) -> None:
@@ -56,6 +59,8 @@ def make_agent(controller: str, env):
     """Build the named classical controller for env; unknown names list the valid ones."""
     if controller == "geometric":
         return GeometricAgent(env)
+    if controller == "geometric_pd":
+        return GeometricAgent(env, integral=False)
     if controller == "hover":
         return HoverThrustAgent(env)
     raise ConfigError(f"unknown controller {controller!r}; valid controllers: {list(CONTROLLERS)}")

@@ -28,3 +28,14 @@ def test_trajectories_recorded_until_first_episode_ends():
         assert np.all(np.diff(tr["t_s"]) > 0)
     m = res.metrics()
     assert m["episodes"] == 8 and m["lap_time_s"] is None and 0.0 <= m["success_rate"] <= 1.0
+
+
+def test_integral_action_is_what_separates_the_expert_from_a_memoryless_law():
+    """Under wind and vehicle randomisation the PD-only expert droops; on the nominal vehicle both hover."""
+    nominal = ("randomization.enabled=false", "randomization.wind.enabled=false")
+    pd_dr = _evaluate("geometric_pd", n=64, overrides=())
+    full_dr = _evaluate("geometric", n=64, overrides=())
+    pd_nominal = _evaluate("geometric_pd", n=16, overrides=nominal)
+    assert full_dr.success.mean() >= 0.95
+    assert pd_nominal.success.mean() >= 0.95
+    assert pd_dr.success.mean() <= 0.9 and pd_dr.final_pos_err_m.mean() > 2 * full_dr.final_pos_err_m.mean()

@@ -236,9 +236,12 @@ class Trainer:
         last_metrics: dict = {}
         returns: list[float] = []
         interrupted = False
+        # updates wait for one full window per drone, whatever prefill_steps says (a short prefill with a long
+        # seq_len would otherwise find no window to replay)
+        prefill_steps = max(cfg.prefill_steps, cfg.seq_len * cfg.num_envs)
         try:
             while not self._should_stop(not self._budget_left()):
-                prefill = self.env_steps < cfg.prefill_steps
+                prefill = self.env_steps < prefill_steps
                 label = self.expert if learner.updates < cfg.bc_updates or prefill else None
                 self.collector.step(learner.wm, learner.actor, expert=label,
                                     expert_flies=True if prefill else self.expert_envs,

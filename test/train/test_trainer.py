@@ -74,6 +74,17 @@ def test_resume_continues_counters_and_replay(run_dir, tmp_path):
         assert (z["ptr"] > ptr_before).all() and (z["ptr"] >= ptr_before + 200 // 8).all()
 
 
+def test_short_prefill_waits_for_one_full_window(tmp_path):
+    """seq_len 64 with prefill 16 env steps: collection goes on until every drone holds a 64-step window."""
+    d = tmp_path / "run"
+    args = [a if a != "seq_len=16" else "seq_len=64" for a in TINY]
+    args = [a if a != "prefill_steps=200" else "prefill_steps=16" for a in args]
+    assert main(["train", "--logdir", str(d), "--max-env-steps", "640", *args]) == 0
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["kind"] == "train" for r in rows)
+    assert json.loads((d / "summary.json").read_text())["updates"] > 0
+
+
 def test_bad_input_fails_with_the_reason(run_dir, tmp_path, capsys):
     assert main(["train", "--logdir", str(tmp_path / "x"), "--task", "hoover", "--max-env-steps", "10"]) == 2
     assert "unknown task 'hoover'" in capsys.readouterr().err

@@ -51,7 +51,7 @@ class PolicyGraph(nn.Module):
         state = state * (1.0 - first).unsqueeze(-1)
         carry = self.wm.unpack_carry(state[:, :self.carry_size])
         prev_action = state[:, self.carry_size:]
-        carry, feat, post, prior = self.wm.act_step(carry, obs, prev_action, first, getattr(self.actor, "latent", "mode"))
+        carry, feat, post, prior = self.wm.act_step(carry, obs, prev_action, first, self.actor.latent)
         action = self.actor.mean_action(feat)
         surprise = logprob_kl(post, prior)  # latent_dist returns normalised log-probs: no extra softmax
         return action, torch.cat([self.wm.pack_carry(carry), action], dim=-1), surprise

@@ -61,8 +61,8 @@ class TrainConfig:
                               default=0.1)
     actor_latent: str = doc("posterior latent the actor learns from on replayed states (behaviour cloning and "
                             "imagination starts) and acts on: 'mode' (the one-hot argmax), 'sample' (DreamerV3), "
-                            "or 'probs' (the posterior probabilities: a soft code that resolves small errors; in imagination the "
-                            "prior's probabilities)",
+                            "or 'probs' (the posterior probabilities: a soft code that resolves small errors; in "
+                            "imagination the prior's probabilities)",
                             default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)
@@ -88,6 +88,7 @@ class TrainConfig:
 
     def validate(self, source: str = "train") -> "TrainConfig":
         """Raise ConfigError naming the field when a value is invalid; returns self."""
+        from ssm_mbrl_ros.agent.actor_critic import ACTOR_LATENTS
         from ssm_mbrl_ros.sim.tasks import list_tasks
         from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 
@@ -111,8 +112,8 @@ class TrainConfig:
         for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
-        if self.actor_latent not in ("mode", "sample", "probs"):
-            raise ConfigError(f"{source}.actor_latent: must be 'mode', 'sample' or 'probs', got {self.actor_latent!r}")
+        if self.actor_latent not in ACTOR_LATENTS:
+            raise ConfigError(f"{source}.actor_latent: must be one of {list(ACTOR_LATENTS)}, got {self.actor_latent!r}")
         if self.expert not in ("none", "geometric"):
             raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
         if not 0.1 < self.actor_init_std < 1.0:

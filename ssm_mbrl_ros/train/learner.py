@@ -127,10 +127,7 @@ class Learner(nn.Module):
                 wm_loss = wm_loss + cfg.bc_repr_scale * bc_repr
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
         self.updates += 1
-        if cfg.actor_latent == "mode":
-            states = self.mode_states(states)
-        elif cfg.actor_latent == "probs":
-            states = self.probs_states(states)
+        states = self.actor_states(states)
         bc = self._bc_loss(states, batch)
         if bc is not None:
             metrics["bc_loss"] = float(bc.detach())
@@ -181,6 +178,14 @@ class Learner(nn.Module):
         metrics.update(zip(("actor_loss", "critic_loss", "imag_return", "imag_value", "imag_reward",
                             "actor_entropy", "return_scale"), extra))
         return metrics
+
+    def actor_states(self, states: dict) -> dict:
+        """Posterior states with the feature the actor reads (cfg.actor_latent: mode, sample or probs)."""
+        if self.cfg.actor_latent == "mode":
+            return self.mode_states(states)
+        if self.cfg.actor_latent == "probs":
+            return self.probs_states(states)
+        return states
 
     def mode_states(self, states: dict) -> dict:
         """Posterior states with z replaced by the posterior mode (the latent the exported policy acts on)."""

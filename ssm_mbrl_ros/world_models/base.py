@@ -119,7 +119,7 @@ class WorldModel(nn.Module, abc.ABC):
         return torch.cat([carry["h"], carry["z"]], dim=-1)
 
     def probs_feat(self, h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Soft feature [h, latent probabilities] (..., F) from logits (..., G, K): resolves what a one-hot code cannot."""
+        """Soft feature [h, latent probabilities] (..., F) from logits (..., G, K): finer than a one-hot code."""
         return torch.cat([h, logits.exp().flatten(-2)], dim=-1)
 
     def prior_logits(self, h: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssm_mbrl_ros.evaluation.agents import EXPERTS
+
 
 def bench_collector(envs: list[int], model: str = "hover", seconds: float = 30.0, warmup_s: float = 3.0,
                     expert: str = "none", compile_physics: bool = False, store: str | None = None) -> dict:
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
     p.add_argument("what", choices=["collector", "trainer"])
     p.add_argument("--envs", default="16,64", help="collector batch sizes, comma separated")
     p.add_argument("--model", default="hover", help="collector policy (.onnx path or shipped name)")
-    p.add_argument("--expert", default="none", choices=["none", "geometric"])
+    p.add_argument("--expert", default="none", choices=["none", *EXPERTS])
     p.add_argument("--compile", action="store_true", help="compile the collector's physics (torch inductor)")
     p.add_argument("--store", default=None, help="trainer: store to read; collector: keep the chunks here")
     p.add_argument("--preset", default="flight")

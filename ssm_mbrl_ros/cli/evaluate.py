@@ -25,7 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--controller", default="geometric",
                    help="classical controller: geometric (SE(3) position control -> CTBR), geometric_pd (the same "
                         "without its position-error integral: what a memoryless policy can reach under wind and "
-                        "parameter randomisation) or hover (open loop)")
+                        "parameter randomisation), geometric_priv (geometric_pd plus the true wind drag and "
+                        "thrust/mass mismatch as feed-forward: the privileged expert) or hover (open loop)")
     p.add_argument("--vehicle", default=None,
                    help="vehicle name (config/vehicles/NAME.yaml) or a YAML path (default: the --policy sidecar's "
                         "vehicle, else agile5)")

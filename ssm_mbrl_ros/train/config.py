@@ -46,7 +46,9 @@ class TrainConfig:
                           default="dynamics")
     expert: str = doc("expert guidance: 'geometric' flies the prefill with the geometric controller (CTBR from the "
                       "true state, simulation only) and labels every collected state with its action (DAgger-style) "
-                      "for a behaviour-cloning loss next to the RL loss; 'none' = pure RL from the "
+                      "for a behaviour-cloning loss next to the RL loss; 'geometric_priv' the same controller "
+                      "without its integral but with the true wind and thrust/mass mismatch as feed-forward (a "
+                      "memoryless label the policy can infer from a short history); 'none' = pure RL from the "
                       "hover-initialised actor", default="none")
     bc_scale: float = doc("weight of the behaviour-cloning loss on labelled rows (MSE of the mean action)",
                           default=1.0)
@@ -89,6 +91,7 @@ class TrainConfig:
     def validate(self, source: str = "train") -> "TrainConfig":
         """Raise ConfigError naming the field when a value is invalid; returns self."""
         from ssm_mbrl_ros.agent.actor_critic import ACTOR_LATENTS
+        from ssm_mbrl_ros.evaluation.agents import EXPERTS
         from ssm_mbrl_ros.sim.tasks import list_tasks
         from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 
@@ -114,8 +117,8 @@ class TrainConfig:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.actor_latent not in ACTOR_LATENTS:
             raise ConfigError(f"{source}.actor_latent: must be one of {list(ACTOR_LATENTS)}, got {self.actor_latent!r}")
-        if self.expert not in ("none", "geometric"):
-            raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
+        if self.expert not in ("none", *EXPERTS):
+            raise ConfigError(f"{source}.expert: must be one of {['none', *EXPERTS]}, got {self.expert!r}")
         if not 0.1 < self.actor_init_std < 1.0:
             raise ConfigError(f"{source}.actor_init_std: must be in (0.1, 1.0), got {self.actor_init_std}")
         if self.seq_len < 2:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
+from ssm_mbrl_ros.evaluation.agents import EXPERTS
 from ssm_mbrl_ros.runtime.models import find_model
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
@@ -72,8 +73,8 @@ class CollectorConfig:
 
         if self.task not in list_tasks():
             raise ConfigError(f"{source}.task: unknown task {self.task!r}; valid: {list_tasks()}")
-        if self.expert not in ("none", "geometric"):
-            raise ConfigError(f"{source}.expert: must be 'none' or 'geometric', got {self.expert!r}")
+        if self.expert not in ("none", *EXPERTS):
+            raise ConfigError(f"{source}.expert: must be one of {['none', *EXPERTS]}, got {self.expert!r}")
         if not self.store:
             raise ConfigError(f"{source}.store: give the episode store directory")
         require_positive(self, source, "num_envs", "episodes_per_chunk", "chunk_every_s", "threads")
@@ -110,11 +111,9 @@ class OnnxCollector:
         self.rng = np.random.default_rng(cfg.seed + 7)
         hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0]))
         self._hover_u = np.arctanh(np.clip(hover, -0.99, 0.99)).astype(np.float32)  # pre-tanh hover (4,)
-        self.expert = None
-        if cfg.expert == "geometric":
-            from ssm_mbrl_ros.evaluation.agents import GeometricAgent
+        from ssm_mbrl_ros.evaluation.agents import make_expert
 
-            self.expert = GeometricAgent(env)
+        self.expert = make_expert(cfg.expert, env)
         self._expert_envs = np.arange(n) < round(cfg.expert_mix * n)
         self.recorder = EnvRecorder(EpisodeStore(cfg.store), env, seed=cfg.seed,
                                     episodes_per_chunk=cfg.episodes_per_chunk)

@@ -100,11 +100,9 @@ class Trainer:
                                    self.env, seed=seed, episodes_per_chunk=max(16, cfg.num_envs))
         self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps, recorder=recorder)
         self.collector.env_steps = self.env_steps
-        self.expert = None
-        if cfg.expert == "geometric":
-            from ssm_mbrl_ros.evaluation.agents import GeometricAgent
+        from ssm_mbrl_ros.evaluation.agents import make_expert
 
-            self.expert = GeometricAgent(self.env)
+        self.expert = make_expert(cfg.expert, self.env)
         # after the prefill, the first expert_mix x num_envs envs keep flying the expert (a DAgger mixture)
         self.expert_envs = torch.arange(cfg.num_envs, device=self.device) < round(cfg.expert_mix * cfg.num_envs)
         self.writer = None

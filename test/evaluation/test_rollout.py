@@ -39,3 +39,11 @@ def test_integral_action_is_what_separates_the_expert_from_a_memoryless_law():
     assert full_dr.success.mean() >= 0.95
     assert pd_nominal.success.mean() >= 0.95
     assert pd_dr.success.mean() <= 0.9 and pd_dr.final_pos_err_m.mean() > 2 * full_dr.final_pos_err_m.mean()
+
+
+def test_privileged_feedforward_removes_the_droop_without_memory():
+    """geometric_priv is memoryless like geometric_pd, yet hovers under randomisation (true disturbance fed forward)."""
+    priv_dr = _evaluate("geometric_priv", n=64, overrides=())
+    pd_dr = _evaluate("geometric_pd", n=64, overrides=())
+    assert priv_dr.success.mean() >= 0.95
+    assert priv_dr.final_pos_err_m.mean() < 0.25 * pd_dr.final_pos_err_m.mean()

@@ -81,7 +81,7 @@ class WorldModel(nn.Module, abc.ABC):
         self.encoder = mlp(obs_dim, None, cfg.hidden, max(1, cfg.mlp_layers))
         self.embed_dim = cfg.hidden
         self.heads = Heads(self.feat_dim, obs_dim, priv_dim, cfg.hidden, cfg.mlp_layers, cfg.head_layers,
-                           cfg.reward_bins)
+                           cfg.reward_bins, priv_standardize=cfg.priv_standardize)
 
     def arch(self) -> dict:
         """Everything needed to rebuild this model (stored in checkpoints so loaders never guess)."""

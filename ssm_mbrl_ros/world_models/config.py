@@ -37,6 +37,9 @@ class WorldModelConfig:
     priv_scale: float = doc("weight of the symlog-MSE privileged-state loss (where the batch has it); small because "
                             "part of the privileged vector (absolute position, rotor speeds) is barely observable",
                             default=0.1)
+    priv_standardize: bool = doc("standardise each privileged feature (running mean and std of its symlog) before "
+                                 "the privileged loss, so small-spread features (vehicle parameter scales, wind) "
+                                 "weigh as much as large ones (rotor speeds)", default=False)
     reward_bins: int = doc("two-hot bins of the reward head (symlog grid over [-20, 20])", default=255)
 
     def validate(self, source: str = "world_model") -> None:

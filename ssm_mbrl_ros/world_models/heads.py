@@ -29,17 +29,57 @@ def mlp(in_dim: int, out_dim: int | None, hidden: int, layers: int, zero_out: bo
     return nn.Sequential(*mods)
 
 
+class RunningStandardizer(nn.Module):
+    """Per-feature mean and variance of every row seen so far (buffers, saved in checkpoints), for regression targets
+    whose features have very different spreads (a privileged vector mixes rotor speeds with 0.9-1.1 scales)."""
+
+    def __init__(self, dim: int, min_std: float = 0.01):
+        super().__init__()
+        self.min_std = min_std
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("m2", torch.zeros(dim, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+        """Merge rows x (..., D) (where mask (...) is true) into the statistics (Chan et al.'s parallel update)."""
+        rows = x.reshape(-1, x.shape[-1]).double()
+        if mask is not None:
+            rows = rows[mask.reshape(-1).bool()]
+        n = rows.shape[0]
+        if n == 0:
+            return
+        mean, m2 = rows.mean(0), (rows - rows.mean(0)).square().sum(0)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * (n / total)
+        self.m2 += m2 + delta.square() * (self.count * n / total)
+        self.count.copy_(total)
+
+    def std(self) -> torch.Tensor:
+        """Per-feature standard deviation (D,), floored at min_std."""
+        var = self.m2 / self.count.clamp(min=1.0)
+        return var.sqrt().clamp(min=self.min_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / std in x's dtype."""
+        return (x - self.mean.to(x.dtype)) / self.std().to(x.dtype)
+
+
 class Heads(nn.Module):
     """Decoder + reward + continue (+ privileged when priv_dim > 0) heads on feat (..., F)."""
 
     def __init__(self, feat_dim: int, obs_dim: int, priv_dim: int, hidden: int, mlp_layers: int,
-                 head_layers: int, reward_bins: int):
+                 head_layers: int, reward_bins: int, priv_standardize: bool = False):
+        """priv_standardize: the privileged head predicts per-feature standardised symlog targets (running
+        statistics), so every privileged feature weighs the same in its loss."""
         super().__init__()
         self.feat_dim, self.obs_dim, self.priv_dim = feat_dim, obs_dim, priv_dim
         self.decoder = mlp(feat_dim, obs_dim, hidden, mlp_layers)
         self.reward_head = mlp(feat_dim, reward_bins, hidden, head_layers, zero_out=True)
         self.cont_head = mlp(feat_dim, 1, hidden, head_layers)
         self.priv_head = mlp(feat_dim, priv_dim, hidden, head_layers) if priv_dim > 0 else None
+        self.priv_norm = RunningStandardizer(priv_dim) if priv_dim > 0 and priv_standardize else None
         self.register_buffer("bins", twohot_bins(reward_bins), persistent=False)
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
@@ -67,5 +107,10 @@ class Heads(nn.Module):
         if priv is not None and self.priv_head is not None:
             if priv.shape[-1] != self.priv_dim:
                 raise ValueError(f"batch['privileged'] must have {self.priv_dim} features, got {tuple(priv.shape)}")
-            out["priv"] = (self.priv_head(feat) - symlog(priv)).square().sum(-1)
+            target = symlog(priv)
+            if self.priv_norm is not None:
+                if self.training:
+                    self.priv_norm.update(target, batch.get("priv_mask"))
+                target = self.priv_norm(target)
+            out["priv"] = (self.priv_head(feat) - target).square().sum(-1)
         return out

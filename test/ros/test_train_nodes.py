@@ -91,7 +91,8 @@ def test_trainer_picks_up_collector_chunks_and_the_collector_flies_its_snapshot(
 
 @pytest.mark.parametrize("module,params,reason", [
     ("collector_node", {"num_envs": 0}, "collector parameters.num_envs: must be > 0"),
-    ("collector_node", {"expert": "dagger"}, "collector parameters.expert: must be 'none' or 'geometric'"),
+    ("collector_node", {"expert": "dagger"},
+     "collector parameters.expert: must be one of ['none', 'geometric', 'geometric_priv']"),
     ("collector_node", {"model": "nosuch"}, "model 'nosuch'"),
     ("trainer_node", {"set": "[batch_size=abc]"}, "train.batch_size: expected an integer, got str 'abc'"),
     ("trainer_node", {"export_every_s": -1.0}, "trainer parameters.export_every_s: must be > 0"),

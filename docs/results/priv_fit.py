@@ -11,13 +11,16 @@ import argparse
 
 import torch
 
+from ssm_mbrl_ros.sim.env import PRIVILEGED_LAYOUT
+from ssm_mbrl_ros.sim.randomization import PARAM_NAMES
 from ssm_mbrl_ros.train.checkpoint import load_checkpoint
 from ssm_mbrl_ros.world_models.base import world_model_from_arch
 from ssm_mbrl_ros.world_models.distributions import symlog
 
-# privileged layout (sim/env.py): state (17), parameter scales (5), wind (3)
-FEATURES = ["mass", "inertia", "thrust_coeff", "motor_tau", "drag", "wind_x", "wind_y", "wind_z"]
-FIRST = 17
+# (name, index into the privileged vector) for the vehicle scales and the wind, from the env's layout
+_SLICES = PRIVILEGED_LAYOUT.slices()
+FEATURES = [(name, _SLICES["param_scales"].start + i) for i, name in enumerate(PARAM_NAMES)] + [
+    (f"wind_{axis}", _SLICES["wind"].start + i) for i, axis in enumerate("xyz")]
 
 
 def main() -> None:
@@ -45,8 +48,8 @@ def main() -> None:
         target = symlog(batch["privileged"].float())
     late = slice(T // 2, None)
     scores = []
-    for i, name in enumerate(FEATURES):
-        t, q = target[:, late, FIRST + i], pred[:, late, FIRST + i]
+    for name, d in FEATURES:
+        t, q = target[:, late, d], pred[:, late, d]
         scores.append(f"{name} {1.0 - float((t - q).square().mean() / t.var()):.2f}")
     print(f"{args.logdir}: R^2 over steps {T // 2}-{T - 1} of {batch['obs'].shape[0]} windows: " + ", ".join(scores))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError
-from ssm_mbrl_ros.sim.state import QUAT, quat_to_rotmat
+from ssm_mbrl_ros.sim.state import QUAT, ROTOR, quat_to_rotmat
 
 CONTROLLERS = ("geometric", "geometric_pd", "geometric_priv", "hover")
 # experts that may label training data (train `expert`): simulation-only controllers of the true state
@@ -41,13 +41,11 @@ class GeometricAgent:
                                        ref_jerk=ref.get("jerk"))
 
 
-def wind_drag_acc(sim, wind_mps: torch.Tensor) -> torch.Tensor:
+def wind_drag_acc(sim, state: torch.Tensor, wind_mps: torch.Tensor) -> torch.Tensor:
     """World-frame acceleration (N, 3) m/s^2 that the wind adds through body and rotor drag: the drag on the airspeed
     v - w, minus the drag on v alone, i.e. R diag(d_x + d_r, d_y + d_r, d_z) R^T w with the true (randomised)
-    per-mass coefficients and the current rotor speeds."""
-    from ssm_mbrl_ros.sim.state import ROTOR
-
-    p, state = sim._p, sim.state
+    per-mass coefficients and the rotor speeds of state (N, 17)."""
+    p = sim._p
     rotor_drag = p["rotor_drag_per_m"] * state[:, ROTOR].sum(-1)  # (N,) 1/s
     coeff = torch.stack([p["drag_x"] + rotor_drag, p["drag_y"] + rotor_drag, p["drag_z"]], -1)  # (N, 3) 1/s
     rot = quat_to_rotmat(state[:, QUAT])  # body -> world
@@ -66,9 +64,9 @@ class PrivilegedGeometricAgent(GeometricAgent):
 
     def act(self, obs: torch.Tensor, env) -> torch.Tensor:
         """CTBR (N, 4) from the true state, the true vehicle parameters and the current wind."""
-        ref = env.task.reference()
-        ref_acc = ref["acc"] - wind_drag_acc(env.sim, env.wind.wind_mps)
-        ctbr = self.controller.compute(env.sim.state, ref["pos"], ref["vel"], ref_acc, ref["yaw"],
+        ref, state = env.task.reference(), env.sim.state  # sim.state stacks a copy: take it once
+        ref_acc = ref["acc"] - wind_drag_acc(env.sim, state, env.wind.wind_mps)
+        ctbr = self.controller.compute(state, ref["pos"], ref["vel"], ref_acc, ref["yaw"],
                                        ref_jerk=ref.get("jerk"))
         gain = env.sim.scales["thrust_coeff"] / env.sim.scales["mass"]  # actual / commanded thrust
         thrust = (ctbr[:, 0] / gain.to(ctbr.dtype)).clamp(self.controller.low[0], self.controller.high[0])

@@ -15,7 +15,7 @@ def test_wind_drag_acc_matches_the_simulated_velocity_change():
     start = env.sim.state.clone()
     ctbr = torch.tensor([[9.81, 0.3, -0.2, 0.1]] * 4, dtype=torch.float64)
     wind = torch.tensor([[3.0, -2.0, 0.5], [0.0, 4.0, 0.0], [-1.0, 0.0, 0.0], [2.0, 2.0, -1.0]], dtype=torch.float64)
-    predicted = wind_drag_acc(env.sim, wind)
+    predicted = wind_drag_acc(env.sim, start, wind)
     env.sim.reset_envs(torch.arange(4), start)
     calm = env.sim.step(ctbr, wind_mps=torch.zeros_like(wind))[:, VEL].clone()
     env.sim.reset_envs(torch.arange(4), start)

@@ -34,6 +34,17 @@ def field_help(cls) -> dict[str, str]:
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
 
+def field_defaults(cls) -> dict[str, Any]:
+    """Map field name -> default value of a config dataclass (factories called; fields without a default left out)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping from a file; a missing, unreadable or non-mapping file raises ConfigError."""
     path = Path(path)

@@ -45,9 +45,9 @@ def wind_drag_acc(sim, state: torch.Tensor, wind_mps: torch.Tensor) -> torch.Ten
     """World-frame acceleration (N, 3) m/s^2 that the wind adds through body and rotor drag: the drag on the airspeed
     v - w, minus the drag on v alone, i.e. R diag(d_x + d_r, d_y + d_r, d_z) R^T w with the true (randomised)
     per-mass coefficients and the rotor speeds of state (N, 17)."""
-    p = sim._p
-    rotor_drag = p["rotor_drag_per_m"] * state[:, ROTOR].sum(-1)  # (N,) 1/s
-    coeff = torch.stack([p["drag_x"] + rotor_drag, p["drag_y"] + rotor_drag, p["drag_z"]], -1)  # (N, 3) 1/s
+    inv_mass = 1.0 / sim.mass  # (N,) 1/kg
+    rotor_drag = sim.rotor_drag * inv_mass * state[:, ROTOR].sum(-1)  # (N,) 1/s
+    coeff = sim.body_drag * inv_mass[:, None] + torch.stack([rotor_drag, rotor_drag, torch.zeros_like(rotor_drag)], -1)
     rot = quat_to_rotmat(state[:, QUAT])  # body -> world
     w_body = (rot.transpose(1, 2) @ wind_mps.to(rot.dtype).unsqueeze(-1)).squeeze(-1)
     return (rot @ (coeff * w_body).unsqueeze(-1)).squeeze(-1)

@@ -44,10 +44,14 @@ def learner_payload(cfg, learner, **extra) -> dict:
 
 def restore_learner(logdir: Path, cfg, learner, device="cpu") -> tuple[dict, dict | None]:
     """Load logdir's checkpoint into learner after checking it is compatible with cfg; (payload, replay or None)."""
-    from ssm_mbrl_ros.core.config import to_dict
+    from ssm_mbrl_ros.core.config import field_defaults, to_dict
+    from ssm_mbrl_ros.world_models.config import WorldModelConfig
 
     payload, replay = load_checkpoint(logdir, device)
-    check_compatible(payload["config"], payload["arch"], to_dict(cfg), learner.arch())
+    wm_defaults = field_defaults(WorldModelConfig)
+    check_compatible(payload["config"], payload["arch"], to_dict(cfg), learner.arch(),
+                     cfg_defaults={**field_defaults(type(cfg)), "world_model": wm_defaults},
+                     arch_defaults={**learner.arch_defaults(), "world_model": wm_defaults})
     learner.load_state_dict(payload["learner"])
     learner.load_optim_state(payload["optim"])
     return payload, replay
@@ -69,26 +73,35 @@ def load_checkpoint(logdir: Path, device="cpu") -> tuple[dict, dict | None]:
     return payload, replay
 
 
-def _diff(a, b, prefix="") -> list[str]:
-    """Human-readable differences between two nested dicts/values."""
+def _diff(a, b, prefix="", defaults=None) -> list[str]:
+    """Human-readable differences between two nested dicts/values (checkpoint a, now b).
+
+    A key the checkpoint lacks is no difference when its value now equals defaults[key]: an option added after the
+    checkpoint was written, left at the default that keeps the old behaviour.
+    """
+    defaults = defaults if isinstance(defaults, dict) else {}
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b), key=str):
             if k not in a:
+                if k in defaults and b[k] == defaults[k]:
+                    continue
                 out.append(f"{prefix}{k}: absent in checkpoint, {b[k]!r} now")
             elif k not in b:
                 out.append(f"{prefix}{k}: {a[k]!r} in checkpoint, absent now")
             else:
-                out += _diff(a[k], b[k], f"{prefix}{k}.")
+                out += _diff(a[k], b[k], f"{prefix}{k}.", defaults.get(k))
         return out
     return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} in checkpoint, {b!r} now"]
 
 
-def check_compatible(saved_cfg: dict, saved_arch: dict, cfg: dict, arch: dict) -> None:
-    """Raise ConfigError listing every config/architecture difference that prevents resuming."""
+def check_compatible(saved_cfg: dict, saved_arch: dict, cfg: dict, arch: dict, cfg_defaults: dict | None = None,
+                     arch_defaults: dict | None = None) -> None:
+    """Raise ConfigError listing every config/architecture difference that prevents resuming (keys the checkpoint
+    lacks are fine when they are at their defaults)."""
     cfg_diff = [d for d in _diff({k: v for k, v in saved_cfg.items() if k not in RESUMABLE},
-                                 {k: v for k, v in cfg.items() if k not in RESUMABLE}, "config.")]
-    arch_diff = _diff(saved_arch, arch, "arch.")
+                                 {k: v for k, v in cfg.items() if k not in RESUMABLE}, "config.", cfg_defaults)]
+    arch_diff = _diff(saved_arch, arch, "arch.", arch_defaults)
     if cfg_diff or arch_diff:
         raise ConfigError("cannot resume: the checkpoint is incompatible with this run:\n  "
                           + "\n  ".join(cfg_diff + arch_diff))

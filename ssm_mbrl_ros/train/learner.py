@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from ..agent.actor_critic import Actor, Critic
+from ..core.config import field_defaults
 from ..agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagination_weights, lambda_returns
 from ..world_models.base import make_world_model
+from ..world_models.heads import RunningStandardizer
 from .config import TrainConfig, world_model_config
 
 
@@ -50,6 +52,13 @@ def average_gradients(params: list[torch.Tensor]) -> None:
         offset += n
 
 
+def _all_reduce_sum(x: torch.Tensor) -> None:
+    """Sum x in place across torch.distributed ranks."""
+    import torch.distributed as dist
+
+    dist.all_reduce(x)
+
+
 class Learner(nn.Module):
     """World model + actor + critic + return normaliser, and their Adam optimisers."""
 
@@ -68,6 +77,10 @@ class Learner(nn.Module):
         self.critic_priv = self.priv_dim if cfg.critic_privileged else 0
         self.critic = Critic(self.wm.feat_dim, self.critic_priv, hidden, cfg.ac_layers, bins=wm_cfg.reward_bins)
         self.retnorm = ReturnNormalizer()
+        if sync:
+            for m in self.wm.modules():
+                if isinstance(m, RunningStandardizer):
+                    m.reduce = _all_reduce_sum
         self.to(device)
         self.device = torch.device(device)
         adam = dict(eps=1e-5)
@@ -81,6 +94,11 @@ class Learner(nn.Module):
         return {**self.wm.arch(), "actor": {"feat_dim": self.actor.feat_dim, "hidden": self.cfg.ac_hidden,
                                             "layers": self.cfg.ac_layers, "latent": self.actor.latent},
                 "critic_priv_dim": self.critic_priv}
+
+    @staticmethod
+    def arch_defaults() -> dict:
+        """The values arch() entries added over time take by default (a checkpoint without them resumes)."""
+        return {"actor": {"latent": field_defaults(TrainConfig)["actor_latent"]}, "critic_priv_dim": 0}
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, params: list) -> float:
         """Backward, (distributed average), clip, step; returns the pre-clip gradient norm."""

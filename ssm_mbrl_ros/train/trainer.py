@@ -310,10 +310,12 @@ class Trainer:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
     def _ranks_in_sync(self) -> bool:
-        """True when every rank ends with bit-identical network parameters (gradient averaging works)."""
+        """True when every rank ends with bit-identical network parameters and buffers (gradient averaging and the
+        normalisers' all-reduces work)."""
         import torch.distributed as dist
 
-        flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in self.learner.parameters()])
+        tensors = [*self.learner.parameters(), *self.learner.buffers()]
+        flat = torch.cat([t.detach().reshape(-1).double().cpu() for t in tensors])
         mine = torch.tensor([flat.sum().item(), flat.square().sum().item()], dtype=torch.float64,
                             device=self._comm_device())
         gathered = [torch.zeros_like(mine) for _ in range(self.world)]

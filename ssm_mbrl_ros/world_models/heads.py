@@ -36,6 +36,9 @@ class RunningStandardizer(nn.Module):
     def __init__(self, dim: int, min_std: float = 0.01):
         super().__init__()
         self.min_std = min_std
+        # sums a tensor across data-parallel ranks in place (set by the learner under torchrun); every rank then merges
+        # the same rows and the statistics stay identical
+        self.reduce = None
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("m2", torch.zeros(dim, dtype=torch.float64))
@@ -46,12 +49,18 @@ class RunningStandardizer(nn.Module):
         rows = x.reshape(-1, x.shape[-1]).double()
         if mask is not None:
             rows = rows[mask.reshape(-1).bool()]
-        n = rows.shape[0]
+        # count, then sums of (x - mean) and (x - mean)^2 around the current mean: one flat vector to reduce
+        shifted = rows - self.mean
+        sums = torch.cat([rows.new_tensor([rows.shape[0]]), shifted.sum(0), shifted.square().sum(0)])
+        if self.reduce is not None:
+            self.reduce(sums)
+        n, dim = float(sums[0]), self.mean.shape[0]
         if n == 0:
             return
-        mean, m2 = rows.mean(0), (rows - rows.mean(0)).square().sum(0)
+        s1, s2 = sums[1:1 + dim], sums[1 + dim:]
+        delta = s1 / n  # batch mean - running mean
+        m2 = s2 - s1.square() / n
         total = self.count + n
-        delta = mean - self.mean
         self.mean += delta * (n / total)
         self.m2 += m2 + delta.square() * (self.count * n / total)
         self.count.copy_(total)

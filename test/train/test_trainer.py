@@ -74,6 +74,26 @@ def test_resume_continues_counters_and_replay(run_dir, tmp_path):
         assert (z["ptr"] > ptr_before).all() and (z["ptr"] >= ptr_before + 200 // 8).all()
 
 
+def test_resume_accepts_a_checkpoint_older_than_an_option_left_at_its_default(run_dir, tmp_path, capsys):
+    """A checkpoint written before `priv_standardize` and `actor_latent` existed resumes while they stay at their
+    defaults; setting one says what differs."""
+    import shutil
+
+    import torch
+
+    d = tmp_path / "old"
+    shutil.copytree(run_dir, d)
+    payload = torch.load(d / "checkpoint.pt", weights_only=False)
+    del payload["arch"]["world_model"]["priv_standardize"], payload["arch"]["actor"]["latent"]
+    del payload["config"]["actor_latent"]
+    torch.save(payload, d / "checkpoint.pt")
+    assert main(["train", "--logdir", str(d), "--resume", "--set", "world_model.priv_standardize=true",
+                 "--max-env-steps", "800", "--no-progress"]) == 2
+    assert "arch.world_model.priv_standardize: absent in checkpoint, True now" in capsys.readouterr().err
+    assert main(["train", "--logdir", str(d), "--resume", "--max-env-steps", "800", "--no-progress"]) == 0
+    assert json.loads((d / "summary.json").read_text())["env_steps"] == 800
+
+
 def test_short_prefill_waits_for_one_full_window(tmp_path):
     """seq_len 64 with prefill 16 env steps: collection goes on until every drone holds a 64-step window."""
     d = tmp_path / "run"
@@ -113,7 +133,7 @@ def test_torchrun_two_processes_gloo_keep_identical_weights(tmp_path):
     env = {**os.environ, "SSM_MBRL_BACKEND": "gloo", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "ssm_mbrl_ros.cli", "train", "--logdir", str(d),
-           "--max-env-steps", "400", "--set", "threads=1", *TINY]
+           "--max-env-steps", "400", "--set", "threads=1", "--set", "world_model.priv_standardize=true", *TINY]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     summary = json.loads((d / "summary.json").read_text())

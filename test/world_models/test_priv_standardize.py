@@ -43,3 +43,40 @@ def test_standardised_privileged_loss_weighs_small_spread_features_like_large_on
             assert heads.priv_norm is None
             centred = symlog(priv) - symlog(priv).mean((0, 1))
             assert centred[..., 1].square().mean() < 1e-3 * centred[..., 0].square().mean()
+
+
+def test_reduced_statistics_are_those_of_every_rank_rows():
+    """Two data-parallel 'ranks' (threads) with different rows and masks, whose reduce sums the update vectors: both
+    end with the statistics of all masked rows of both."""
+    import threading
+
+    gen = torch.Generator().manual_seed(1)
+    xs = [torch.randn(4, 40, 3, generator=gen, dtype=torch.float64) * 2.0 + r for r in range(2)]
+    masks = [torch.rand(4, 40, generator=gen) > 0.5 * r for r in range(2)]
+    masks[0][:2] = False  # rank 0 has an update with no rows at all: it must still take part in the reduce
+    barrier, slots = threading.Barrier(2), [None, None]
+
+    def reducer(rank):
+        def reduce(t):
+            slots[rank] = t.clone()
+            barrier.wait()
+            t.copy_(slots[0] + slots[1])
+            barrier.wait()
+        return reduce
+
+    norms = [RunningStandardizer(3) for _ in range(2)]
+    for rank, norm in enumerate(norms):
+        norm.reduce = reducer(rank)
+
+    def run(rank):
+        for chunk, m in zip(xs[rank].split(2), masks[rank].split(2)):
+            norms[rank].update(chunk, m)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(2)]
+    [t.start() for t in threads]
+    [t.join(timeout=30) for t in threads]
+    rows = torch.cat([xs[r][masks[r]] for r in range(2)])
+    for norm in norms:
+        assert norm.count == rows.shape[0]
+        torch.testing.assert_close(norm.mean, rows.mean(0))
+        torch.testing.assert_close(norm.std(), rows.std(0, unbiased=False))

@@ -13,8 +13,7 @@ import torch
 
 from ssm_mbrl_ros.sim.env import PRIVILEGED_LAYOUT
 from ssm_mbrl_ros.sim.randomization import PARAM_NAMES
-from ssm_mbrl_ros.train.checkpoint import load_checkpoint
-from ssm_mbrl_ros.world_models.base import world_model_from_arch
+from ssm_mbrl_ros.train.checkpoint import load_checkpoint, world_model_from_payload
 from ssm_mbrl_ros.world_models.distributions import symlog
 
 # (name, index into the privileged vector) for the vehicle scales and the wind, from the env's layout
@@ -30,8 +29,7 @@ def main() -> None:
     p.add_argument("--window", type=int, default=64, help="steps per window (the training seq_len)")
     args = p.parse_args()
     payload, replay = load_checkpoint(args.logdir)
-    wm = world_model_from_arch(payload["arch"])
-    wm.load_state_dict({k[3:]: v for k, v in payload["learner"].items() if k.startswith("wm.")})
+    wm = world_model_from_payload(payload)
     wm.eval()
     T, end = args.window, int(replay["ptr"].min())
     n = end // T * T

@@ -1,33 +1,22 @@
 """Where a world-model update's time goes: the sequence core (S5 scan vs RSSM loop) vs the parts both models share.
 
 Times forward + backward of each part of `WorldModel.loss` on the `bench wm` batch (B = 16, `small` preset), using the
-models' own modules: the shared part (encoder, prior head, heads, losses on all B x T steps at once) and the sequence
-core (S5WM: input projection + parallel scan; RSSM: the T-step loop of input layer + GRU + posterior head). The update
-speedup S5WM / RSSM cannot exceed (shared + RSSM core) / shared however fast the scan is.
+models' own modules, timed as `bench wm` times them (interleaved, fastest of the repeats): the shared part (encoder,
+prior head, heads, losses on all B x T steps at once) and the sequence core (S5WM: input projection + parallel scan;
+RSSM: the T-step loop of input layer + GRU + posterior head). The update speedup S5WM / RSSM cannot exceed
+(shared + RSSM core) / shared however fast the scan is.
 Use: python docs/results/profile_wm.py [--lengths 64 256] [--repeats 5] [--json PATH]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
-from ssm_mbrl_ros.bench.wm import HOVER_OBS_DIM, PRIV_DIM, _synthetic_batch
+from ssm_mbrl_ros.bench.wm import HOVER_OBS_DIM, PRIV_DIM, _synthetic_batch, _time_interleaved
 from ssm_mbrl_ros.world_models.base import make_world_model
 from ssm_mbrl_ros.world_models.config import wm_preset
-
-
-def _ms(fn, repeats: int) -> float:
-    """Median wall time of fn() (forward + backward) in ms, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return sorted(times)[len(times) // 2]
 
 
 def _parts(kind: str, B: int, T: int):
@@ -70,16 +59,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", type=int, nargs="+", default=[64, 256], help="sequence lengths T")
     ap.add_argument("--batch", type=int, default=16, help="batch size B")
-    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per part (median)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per part (fastest kept, parts interleaved "
+                                                           "as in `bench wm`)")
     ap.add_argument("--json", default=None, help="write the result here")
     args = ap.parse_args()
     out = {}
     for T in args.lengths:
-        row = {}
+        fns = {}
         for kind in ("s5", "rssm"):
-            shared, core = _parts(kind, args.batch, T)
-            row[f"{kind}_shared_ms"] = round(_ms(shared, args.repeats), 1)
-            row[f"{kind}_core_ms"] = round(_ms(core, args.repeats), 1)
+            fns[f"{kind}_shared_ms"], fns[f"{kind}_core_ms"] = _parts(kind, args.batch, T)
+        row = {k: round(v, 1) for k, v in _time_interleaved(fns, args.repeats, torch.device("cpu")).items()}
         row["speedup_now"] = round((row["rssm_shared_ms"] + row["rssm_core_ms"])
                                    / (row["s5_shared_ms"] + row["s5_core_ms"]), 2)
         row["speedup_ceiling_free_scan"] = round((row["rssm_shared_ms"] + row["rssm_core_ms"]) / row["s5_shared_ms"], 2)

@@ -57,6 +57,19 @@ def restore_learner(logdir: Path, cfg, learner, device="cpu") -> tuple[dict, dic
     return payload, replay
 
 
+def world_model_from_payload(payload: dict):
+    """The world model of a loaded checkpoint payload (`ssm-mbrl train`'s checkpoint.pt or train-offline's
+    world_model.pt), rebuilt from its arch with its weights."""
+    from ssm_mbrl_ros.world_models.base import world_model_from_arch
+
+    wm = world_model_from_arch(payload["arch"])
+    if "world_model_state" in payload:  # world_model.pt from train-offline
+        wm.load_state_dict(payload["world_model_state"])
+    else:  # checkpoint.pt from `ssm-mbrl train`: the learner's wm.* entries
+        wm.load_state_dict({k[3:]: v for k, v in payload["learner"].items() if k.startswith("wm.")})
+    return wm
+
+
 def load_checkpoint(logdir: Path, device="cpu") -> tuple[dict, dict | None]:
     """(payload, replay state or None) from a log directory; ConfigError when there is none."""
     path = Path(logdir) / CHECKPOINT

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..world_models.base import make_world_model, world_model_from_arch
+from ..world_models.base import make_world_model
+from .checkpoint import world_model_from_payload
 
 # obs slices of the dataset layout (replay/dataset.py): task block (pos_err or pos), vel, rotmat
 POS, VEL, ROT = slice(0, 3), slice(3, 6), slice(6, 15)
@@ -82,12 +83,7 @@ def build_world_model(wm_cfg, init: str | None, obs_dim: int, priv_dim: int, dev
     """A fresh world model, or one loaded from a world_model.pt / training checkpoint.pt for fine-tuning."""
     if init is None:
         return make_world_model(wm_cfg, obs_dim, 4, priv_dim).to(device)
-    payload = torch.load(init, map_location=device, weights_only=False)
-    wm = world_model_from_arch(payload["arch"])
-    if "world_model_state" in payload:  # world_model.pt from train-offline
-        wm.load_state_dict(payload["world_model_state"])
-    else:  # checkpoint.pt from `ssm-mbrl train`
-        wm.load_state_dict({k[3:]: v for k, v in payload["learner"].items() if k.startswith("wm.")})
+    wm = world_model_from_payload(torch.load(init, map_location=device, weights_only=False))
     if wm.obs_dim != obs_dim:
         raise ValueError(f"{init}: the world model reads {wm.obs_dim} observation values, the bags give {obs_dim}")
     return wm.to(device)

@@ -59,7 +59,14 @@ def run_record(args) -> int:
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {args.episodes}")
-    env = make_env(args.task, args.episodes, seed=args.seed, overrides=args.overrides)
+    overrides = list(args.overrides)
+    if args.policy:  # the task definition the policy was trained with (control rate, reward), then --set
+        from ssm_mbrl_ros.runtime.models import find_model
+        from ssm_mbrl_ros.runtime.sidecar import load_sidecar, task_overrides_of
+
+        args.policy = str(find_model(args.policy))
+        overrides = task_overrides_of(load_sidecar(args.policy)) + overrides
+    env = make_env(args.task, args.episodes, seed=args.seed, overrides=overrides)
     agent = OnnxPolicyAgent(env, args.policy) if args.policy else make_agent(args.controller, env)
     store = EpisodeStore(args.out)
     rec = EnvRecorder(store, env, seed=args.seed, episodes_per_chunk=args.episodes_per_chunk)

@@ -34,7 +34,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for resets, randomisation and sensor noise")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, or auto")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a task config value, e.g. --set episode_length_s=20 (repeatable)")
+                   help="override a task config value, e.g. --set episode_length_s=20 (repeatable); with --policy, on "
+                        "top of the task definition in its sidecar (control rate, reward, training overrides)")
     p.add_argument("--json", dest="json_path", default=None, help="write the metrics JSON here")
     p.add_argument("--plot", dest="plot_path", default=None,
                    help="write the trajectory PNG here (default: next to --json, else none)")
@@ -68,6 +69,10 @@ def run(args) -> int:
             sidecar = load_sidecar(args.policy)
         except (SidecarError, FileNotFoundError) as e:
             raise ConfigError(f"--policy: {e}") from e
+    if sidecar:
+        from ssm_mbrl_ros.runtime.sidecar import task_overrides_of
+
+        args.overrides = task_overrides_of(sidecar) + list(args.overrides)
     args.task = args.task or sidecar.get("task", "hover")
     args.vehicle = args.vehicle or sidecar.get("vehicle", "agile5")
     env = make_env(args.task, args.episodes, vehicle=args.vehicle, device=resolve_device(args.device),
@@ -83,7 +88,8 @@ def run(args) -> int:
     else:
         agent = make_agent(args.controller, env)
     result = run_episodes(env, agent, seed=args.seed, record=args.record, progress=not args.no_progress)
-    metrics = {**result.metrics(), "controller": args.controller, "vehicle": args.vehicle, "seed": args.seed}
+    metrics = {**result.metrics(), "controller": args.controller, "vehicle": args.vehicle, "seed": args.seed,
+               "task_overrides": list(args.overrides)}
     if args.policy and agent.surprise:
         metrics["mean_surprise_nats"] = round(sum(agent.surprise) / len(agent.surprise), 6)
     width = max(len(k) for k in metrics)

@@ -60,17 +60,22 @@ def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + q[..., :1] * t + np.cross(u, t)
 
 
+def rotmat_entries(w, x, y, z) -> tuple:
+    """The 9 entries of the body->world rotation matrix of a unit (w, x, y, z) quaternion, row-major; the components
+    may be floats, numpy arrays or torch tensors (elementwise arithmetic only): the one formula the simulator's
+    observation, the flight-side observation and quat_to_rotmat share."""
+    xx, yy, zz, xy, xz, yz = x * x, y * y, z * z, x * y, x * z, y * z
+    wx, wy, wz = w * x, w * y, w * z
+    return (1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
+            2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
+            2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy))
+
+
 def quat_to_rotmat(q: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) from unit (w, x, y, z) quaternions."""
     w, x, y, z = np.moveaxis(np.asarray(q, dtype=float), -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        axis=-2,
-    )
+    m = rotmat_entries(w, x, y, z)
+    return np.stack([np.stack(m[0:3], -1), np.stack(m[3:6], -1), np.stack(m[6:9], -1)], axis=-2)
 
 
 def quat_from_euler_zyx(roll_rad, pitch_rad, yaw_rad) -> np.ndarray:

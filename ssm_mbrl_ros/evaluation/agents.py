@@ -126,6 +126,10 @@ class OnnxPolicyAgent:
             raise ConfigError(f"policy {onnx_path} reads observation layout {want.names()} ({want.dim} values) but "
                               f"task {env.task_name!r} produces {have.names()} ({have.dim}); evaluate it on the task "
                               f"it was trained for ({self.policy.sidecar.get('task')!r})")
+        if abs(self.policy.control_hz * env.dt_s - 1.0) > 1e-6:
+            raise ConfigError(f"policy {onnx_path} was trained at {self.policy.control_hz:g} Hz but the task steps at "
+                              f"{1.0 / env.dt_s:g} Hz; build the task with the sidecar's task definition "
+                              f"(runtime.sidecar.task_overrides_of)")
         self.policy.reset(env.num_envs)
         self.surprise: list[float] = []
 

@@ -11,6 +11,9 @@ from tqdm import tqdm
 
 from ssm_mbrl_ros.sim.state import POS
 
+# the env's termination flags besides "crash" (sim/env.py), each reported as "<name>_rate"
+TERMINATIONS = ("tilt", "out_of_bounds", "nonfinite_action")
+
 
 @dataclass
 class EvalResult:
@@ -19,15 +22,25 @@ class EvalResult:
     task: str
     episodes: int
     success: np.ndarray          # (E,) bool
-    crash: np.ndarray            # (E,) bool
+    crash: np.ndarray            # (E,) bool, ground contact or a gate-frame collision
     episode_return: np.ndarray   # (E,)
     episode_length_s: np.ndarray  # (E,) s
     pos_rmse_m: np.ndarray       # (E,) m
     final_pos_err_m: np.ndarray  # (E,) m, distance to the reference at the episode's last step
     lap_time_s: np.ndarray       # (E,) s, nan where no lap was completed
     trajectories: list[dict] = field(default_factory=list)  # each: t_s (T,), pos (T,3), ref (T,3)
+    # (E,) bool per termination reason other than crash (TERMINATIONS); an episode may end for several at once
+    terminations: dict = field(default_factory=dict)
     wall_s: float = 0.0
     env_steps: int = 0
+
+    @property
+    def terminated(self) -> np.ndarray:
+        """(E,) bool: the episode ended early, for any reason."""
+        out = self.crash.copy()
+        for v in self.terminations.values():
+            out |= v
+        return out
 
     def metrics(self) -> dict:
         """Summary metrics as plain JSON-ready numbers (nan -> None)."""
@@ -42,6 +55,8 @@ class EvalResult:
             "episodes": int(self.episodes),
             "success_rate": num(self.success.mean()),
             "crash_rate": num(self.crash.mean()),
+            **{f"{k}_rate": num(v.mean()) for k, v in self.terminations.items()},
+            "terminated_rate": num(self.terminated.mean()) if self.terminations else None,
             "pos_rmse_m": num(self.pos_rmse_m.mean()),
             "pos_rmse_m_median": num(np.median(self.pos_rmse_m)),
             "final_pos_err_m": num(self.final_pos_err_m.mean()),
@@ -74,7 +89,7 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
     agent.reset(None)
     done_once = torch.zeros(n, dtype=torch.bool, device=obs.device)
     rows = {k: torch.zeros(n, dtype=torch.float64, device=obs.device)
-            for k in ("success", "crash", "episode_return", "episode_length_s", "pos_rmse_m", "lap_time_s",
+            for k in ("success", "crash", *TERMINATIONS, "episode_return", "episode_length_s", "pos_rmse_m", "lap_time_s",
                       "final_pos_err_m")}
     record = min(record, n)
     paths = [[] for _ in range(record)]
@@ -102,7 +117,8 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
         if bool(new.any()):
             ids = new.nonzero().squeeze(-1)
             rows["success"][ids] = _flag(info, "success", done)[ids].double()
-            rows["crash"][ids] = _flag(info, "crash", done)[ids].double()
+            for key in ("crash", *TERMINATIONS):
+                rows[key][ids] = _flag(info, key, done)[ids].double()
             for key in ("episode_return", "pos_rmse_m", "lap_time_s"):
                 rows[key][ids] = _value(info, key, done)[ids]
             rows["final_pos_err_m"][ids] = _value(info, "pos_err_m", done)[ids]
@@ -126,4 +142,5 @@ def run_episodes(env, agent, *, seed: int = 0, record: int = 3, progress: bool =
         final_pos_err_m=r["final_pos_err_m"][mask],
         lap_time_s=r["lap_time_s"][mask], trajectories=trajectories,
         wall_s=time.perf_counter() - start, env_steps=steps,
+        terminations={k: r[k][mask] > 0.5 for k in TERMINATIONS},
     )

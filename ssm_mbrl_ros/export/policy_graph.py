@@ -51,7 +51,10 @@ class PolicyGraph(nn.Module):
         state = state * (1.0 - first).unsqueeze(-1)
         carry = self.wm.unpack_carry(state[:, :self.carry_size])
         prev_action = state[:, self.carry_size:]
-        carry, feat, post, prior = self.wm.act_step(carry, obs, prev_action, first, self.actor.latent)
+        # an actor trained on sampled latents flies on the posterior mode: deterministic, and a traced random
+        # draw would freeze the export batch size into the graph
+        latent = "mode" if self.actor.latent == "sample" else self.actor.latent
+        carry, feat, post, prior = self.wm.act_step(carry, obs, prev_action, first, latent)
         action = self.actor.mean_action(feat)
         surprise = logprob_kl(post, prior)  # latent_dist returns normalised log-probs: no extra softmax
         return action, torch.cat([self.wm.pack_carry(carry), action], dim=-1), surprise

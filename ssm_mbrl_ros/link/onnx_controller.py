@@ -4,6 +4,9 @@ Builds the hover observation from the link's state estimate exactly as the simul
 (setpoint - position in world ENU m, world velocity m/s, body->world rotation matrix row-major,
 body FLU rates rad/s, previous normalised action), steps the ONNX graph through the torch-free
 runtime, and keeps the world model's surprise of the last step for the safety supervisor.
+
+The policy runs at the control rate it was trained at (the sidecar's control_hz), whatever rate the loop calls it:
+between two policy steps the last command is held (action repeat), as in the simulator the policy learned in.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import math
 
 import numpy as np
 
+from ssm_mbrl_ros.core.frames import rotmat_entries
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 HOVER_FIELDS = ["pos_err", "vel", "rotmat", "omega", "last_action"]
@@ -29,6 +33,9 @@ class OnnxHoverController:
         self.carrot_m = carrot_m
         self.last_action = np.zeros(4, np.float32)
         self.last_surprise: float | None = None
+        self.period_s = 1.0 / self.policy.control_hz
+        self._next_step_s: float | None = None  # loop time of the next policy step
+        self._ctbr = np.zeros(4, np.float32)
         self._obs = np.zeros(self.policy.obs_dim, np.float32)  # reused every step
         self.policy.reset(1)
 
@@ -36,6 +43,7 @@ class OnnxHoverController:
         """Forget the recurrent state (a new flight or a mode change)."""
         self.policy.reset(1)
         self.last_action[:] = 0.0
+        self._next_step_s = None
 
     def observation(self, state17: np.ndarray) -> np.ndarray:
         """The hover observation (22,) for a simulator-layout state (ENU/FLU), as the simulator builds it."""
@@ -45,19 +53,22 @@ class OnnxHoverController:
         if dist > self.carrot_m:  # the policy was trained on setpoints within a few metres: approach via a carrot
             k = self.carrot_m / dist
             ex, ey, ez = ex * k, ey * k, ez * k
-        w, x, y, z = s[3], s[4], s[5], s[6]  # rotation matrix body->world, row-major, in scalar floats (hot path)
         o = self._obs
-        o[0:18] = (ex, ey, ez, s[7], s[8], s[9],
-                   1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-                   2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                   2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-                   s[10], s[11], s[12])
+        o[0:6] = (ex, ey, ez, s[7], s[8], s[9])
+        o[6:15] = rotmat_entries(s[3], s[4], s[5], s[6])  # scalar floats: the hot path stays numpy-free
+        o[15:18] = (s[10], s[11], s[12])
         o[18:22] = self.last_action
         return o
 
     def __call__(self, state17: np.ndarray, t_s: float) -> np.ndarray:
-        """CTBR (4,): thrust m/s^2, body rates FLU rad/s (a view valid until the next call)."""
-        action, ctbr, surprise = self.policy.step(self.observation(state17), copy=False)
-        self.last_action[:] = action
-        self.last_surprise = float(surprise)
-        return ctbr
+        """CTBR (4,): thrust m/s^2, body rates FLU rad/s (a view valid until the next call); a new policy step once
+        per policy period (t_s: loop time, s), the held command in between."""
+        # a 5 % tolerance keeps a loop at exactly the policy rate from skipping steps on timer jitter
+        if self._next_step_s is None or t_s >= self._next_step_s - 0.05 * self.period_s:
+            action, ctbr, surprise = self.policy.step(self.observation(state17), copy=False)
+            self.last_action[:] = action
+            self.last_surprise = float(surprise)
+            self._ctbr[:] = ctbr
+            late = self._next_step_s is None or t_s - self._next_step_s > self.period_s
+            self._next_step_s = (t_s if late else self._next_step_s) + self.period_s
+        return self._ctbr

@@ -149,3 +149,14 @@ def obs_layout_of(sidecar: dict) -> ObsLayout:
 def action_spec_of(sidecar: dict) -> ActionSpec:
     """ActionSpec (CTBR limits in m/s^2, rad/s) from a validated sidecar dict."""
     return ActionSpec.from_dict(sidecar["action_spec"])
+
+
+def task_overrides_of(sidecar: dict) -> list[str]:
+    """The task definition a policy was trained with, as KEY=VALUE task overrides (control rate included), so the
+    simulator, `evaluate` and the flight side rebuild the same task: the sidecar's `task_overrides` (older sidecars:
+    training_config.train.task_overrides) plus control_hz."""
+    overrides = sidecar.get("task_overrides")
+    if overrides is None:
+        overrides = sidecar.get("training_config", {}).get("train", {}).get("task_overrides", [])
+    overrides = [str(o) for o in overrides if not str(o).startswith("control_hz=")]
+    return overrides + [f"control_hz={float(sidecar['control_hz']):g}"]

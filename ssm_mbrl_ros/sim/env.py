@@ -41,12 +41,14 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from ..core.frames import rotmat_entries
 from ..core.spaces import ObsField, ObsLayout
 from .dynamics import QuadrotorSim
 from .randomization import PARAM_NAMES, WindProcess, sample_param_scales
 from .sensors import DelayedPositionSensor
 from .state import GRAVITY_MPS2, STATE_NAMES
 from .tasks import Task, make_task, split_task_name
+from .tasks.base import common_penalty
 from .vehicle import VehicleParams, load_vehicle
 
 COMMON_FIELDS = (
@@ -171,13 +173,7 @@ class QuadVecEnv(VectorEnv):
     # ---- observation ----
     def _compose(self, task_block, x, last_action) -> torch.Tensor:
         """Observation (M, D) from the task block (k, M), state x (17, M) and last action (4, M)."""
-        qw, qx, qy, qz = x[3], x[4], x[5], x[6]
-        # rotation matrix body -> world, row-major (9, M); fewer ops than quat_to_rotmat on rows
-        xx, yy, zz, xy, xz, yz = qx * qx, qy * qy, qz * qz, qx * qy, qx * qz, qy * qz
-        wx, wy, wz = qw * qx, qw * qy, qw * qz
-        rot = torch.stack([1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
-                           2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
-                           2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy)], 0)
+        rot = torch.stack(rotmat_entries(x[3], x[4], x[5], x[6]), 0)  # body -> world, row-major (9, M)
         parts = [task_block] if self.partial else [task_block, x[7:10]]
         # (k, M) blocks -> (M, D); cat of transposed views beats cat + transpose-copy about 2x on CPU
         return torch.cat([p.t() for p in parts + [rot, x[10:13], last_action]], 1)
@@ -232,7 +228,7 @@ class QuadVecEnv(VectorEnv):
         truncated = (self.episode_steps >= self.max_episode_steps) & ~terminated
 
         omega, da = x[10:13], action - self._last_action
-        reward = ts.reward - rw.rate_weight * (omega * omega).sum(0) - rw.smooth_weight * (da * da).sum(0)
+        reward = ts.reward - common_penalty(rw, (omega * omega).sum(0), (da * da).sum(0))
         reward = reward - rw.crash_penalty * terminated.to(reward.dtype)
         self._last_action = action
         self._return += reward

@@ -68,6 +68,16 @@ class TrainConfig:
                             default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)
+    actor_gate_r2: float = doc("the actor and critic start only once the world model's imagination answers probe "
+                               "actions as the simulator does: body-rate R^2 of the action-response probe "
+                               "(train/action_response.py) at least this (0 = no gate, start after "
+                               "actor_warmup_updates)", default=0.7)
+    probe_every_updates: int = doc("updates between action-response probes (logged as kind 'probe')", default=100)
+    actor_mean_limit: float = doc("penalise the actor's pre-tanh mean beyond +-this (squared excess), so it cannot "
+                                  "run away to saturated commands (0 = off)", default=2.0)
+    actor_anchor: float = doc("weight of a behaviour anchor: squared distance of the actor's mean action from the "
+                              "action flown in each replayed state, so the actor moves only as fast as the data (and "
+                              "so the world model) follows it (0 = off)", default=0.0)
     actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
     actor_init_hover: bool = doc("start the actor's mean at hover thrust and zero rates (else mid-range thrust)",
                                  default=True)
@@ -105,14 +115,16 @@ class TrainConfig:
             raise ConfigError(f"{source}.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
         require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",
                          "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
-                         "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates")
+                         "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates",
+                         "probe_every_updates")
         for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
-                     "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden"):
+                     "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden",
+                     "actor_mean_limit", "actor_anchor"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
             raise ConfigError(f"{source}: set a budget: minutes > 0 or max_env_steps > 0")
-        for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix"):
+        for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix", "actor_gate_r2"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.actor_latent not in ACTOR_LATENTS:

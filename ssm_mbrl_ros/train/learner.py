@@ -132,8 +132,11 @@ class Learner(nn.Module):
             out.pop("priv_mask", None)
         return out
 
-    def update(self, batch_np: dict) -> dict[str, float]:
-        """One world-model + actor-critic update on a (B, T) replay batch; returns scalar metrics."""
+    def update(self, batch_np: dict, train_actor: bool = True) -> dict[str, float]:
+        """One world-model + actor-critic update on a (B, T) replay batch; returns scalar metrics.
+
+        train_actor=False trains the world model only (the trainer holds the actor back until imagination answers
+        actions the way the simulator does: train/action_response.py)."""
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
         wm_loss, metrics, states, _ = self.wm.loss(batch)
@@ -149,7 +152,7 @@ class Learner(nn.Module):
         bc = self._bc_loss(states, batch)
         if bc is not None:
             metrics["bc_loss"] = float(bc.detach())
-        if self.updates <= cfg.actor_warmup_updates:
+        if self.updates <= cfg.actor_warmup_updates or not train_actor:
             if bc is not None:  # imitation needs no model: it may start before imagination does
                 metrics["actor_grad_norm"] = self._step(self.opt_actor, cfg.bc_scale * bc, list(self.actor.parameters()))
             return metrics
@@ -172,7 +175,7 @@ class Learner(nn.Module):
         if self.sync:
             self._sync_buffers(self.retnorm)
         scale = self.retnorm.scale()
-        act_feat = self._actor_input(feat[:, :-1])
+        act_feat = self._actor_input(traj["feat_prev"])
         if self.actor_grad == "dynamics":
             _, _, ent = self.actor.sample(act_feat.detach())
             a_loss = -(weight * (returns / scale + cfg.entropy_coef * ent)).mean()
@@ -181,11 +184,21 @@ class Learner(nn.Module):
             logp = self.actor.log_prob(act_feat, traj["action"])
             _, _, ent = self.actor.sample(act_feat)
             a_loss = actor_loss(logp, ent, adv, weight, cfg.entropy_coef)
+        if cfg.actor_anchor > 0:  # stay near what was flown: the model is only right where the data is
+            flown = self.actor.mean_action(states["feat"].detach())
+            anchor = (flown - batch["action"]).square().sum(-1).mean()
+            a_loss = a_loss + cfg.actor_anchor * anchor
+            metrics["actor_anchor"] = float(anchor.detach())
+        if cfg.actor_mean_limit > 0:  # keep the pre-tanh mean off saturation, where tanh passes no gradient back
+            mu = self.actor.dist_params(act_feat.detach())[0]
+            runaway = (mu.abs() - cfg.actor_mean_limit).clamp(min=0.0).square().sum(-1).mean()
+            a_loss = a_loss + runaway
+            metrics["actor_runaway"] = float(runaway.detach())
         if bc is not None:
             a_loss = a_loss + cfg.bc_scale * bc
         metrics["actor_grad_norm"] = self._step(self.opt_actor, a_loss, list(self.actor.parameters()))
 
-        feat_sg, returns_sg = feat[:, :-1].detach(), returns.detach()
+        feat_sg, returns_sg = traj["feat_prev"].detach(), returns.detach()
         priv = self._critic_priv(feat_sg)
         c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
                              self.critic.bins, weight)

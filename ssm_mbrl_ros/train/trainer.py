@@ -87,6 +87,9 @@ class Trainer:
         self._t0: float | None = None  # perf_counter at the start of run()
         self.evals: list[dict] = []
         self.solved: dict | None = None
+        self.hover_action = hover
+        # the update at which the action-response gate opened (None: the actor is still held back)
+        self.actor_started: int | None = None if cfg.actor_gate_r2 > 0 else 0
         self.best_key = (-1.0, -math.inf)
         if resume:
             self._resume()
@@ -128,6 +131,7 @@ class Trainer:
         self.env_steps, self.wall_s_before = int(c["env_steps"]), float(c["wall_s"])
         self.updates_env_steps = float(c["updates_env_steps"])
         self.evals, self.solved = payload.get("evals", []), payload.get("solved")
+        self.actor_started = payload.get("actor_started", self.actor_started)
         self.best_key = tuple(payload.get("best_key", self.best_key))
         if replay is not None and self.rank == 0:
             self.buffer.load_state_dict(replay)
@@ -140,7 +144,7 @@ class Trainer:
         if not self.main:
             return
         payload = learner_payload(self.cfg, self.learner, evals=self.evals, solved=self.solved,
-                                  best_key=list(self.best_key),
+                                  best_key=list(self.best_key), actor_started=self.actor_started,
                                   counters={"env_steps": self.env_steps, "wall_s": self.wall_s,
                                             "updates_env_steps": self.updates_env_steps})
         save_checkpoint(self.logdir, payload, self.buffer.state_dict())
@@ -170,6 +174,7 @@ class Trainer:
         return export_policy(self.learner.wm, self.learner.actor, path, obs_layout=self.obs_layout,
                              action_spec=self.env.action_spec, control_hz=1.0 / self.env.dt_s,
                              vehicle=self.env.vehicle.name, task=self.cfg.task,
+                             task_overrides=list(self.cfg.task_overrides), task_config=to_dict(self.env.cfg),
                              training_config={**self.config_record(), "env_steps": self.env_steps,
                                               "wall_s": round(self.wall_s, 1)})
 
@@ -183,7 +188,8 @@ class Trainer:
         result = run_episodes(env, OnnxPolicyAgent(env, path), seed=10_000 + len(self.evals), record=0,
                               progress=False)
         m = result.metrics()
-        rec = {k: m[k] for k in ("success_rate", "crash_rate", "pos_rmse_m", "final_pos_err_m", "mean_return",
+        rec = {k: m[k] for k in ("success_rate", "crash_rate", "tilt_rate", "out_of_bounds_rate",
+                                 "nonfinite_action_rate", "terminated_rate", "pos_rmse_m", "final_pos_err_m", "mean_return",
                                  "mean_episode_length_s", "lap_time_s")}
         rec.update(env_steps=self.env_steps, wall_s=round(self.wall_s, 1), updates=self.learner.updates)
         self.evals.append(rec)
@@ -201,6 +207,32 @@ class Trainer:
         plot_curves(self.logdir / "metrics.jsonl", self.logdir / "curves.png",
                     f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
         return rec
+
+    def probe(self) -> dict:
+        """Action-response probe of the current world model (train/action_response.py); opens the actor gate when
+        the body-rate R^2 reaches actor_gate_r2. Logged as kind 'probe'."""
+        from ssm_mbrl_ros.sim.env import make_env
+
+        from .action_response import probe_action_response
+
+        cfg = self.cfg
+
+        def make(n, seed):
+            return make_env(cfg.task, n, vehicle=cfg.vehicle, device=self.device, seed=seed,
+                            overrides=list(cfg.task_overrides))
+
+        wm = self.learner.wm
+        wm.eval()
+        try:
+            result = probe_action_response(wm, make, self.hover_action)
+        finally:
+            wm.train()
+        r2 = result["r2"]
+        if self.actor_started is None and r2.get("omega", -math.inf) >= cfg.actor_gate_r2:
+            self.actor_started = self.learner.updates
+        self.log({"kind": "probe", **{f"r2_{k}": round(v, 4) for k, v in r2.items()},
+                  "actor_started": self.actor_started})
+        return result
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -250,7 +282,12 @@ class Trainer:
                 if not prefill:
                     while self.env_steps - self.updates_env_steps >= per_update:
                         self.updates_env_steps += per_update
-                        last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len))
+                        last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len),
+                                                      train_actor=self.actor_started is not None)
+                        if self.actor_started is None and learner.updates % cfg.probe_every_updates == 0:
+                            if self.main:
+                                self.probe()
+                            self._gate_sync()
                         if learner.updates % cfg.log_every_updates == 0:
                             rec = {"kind": "train", **last_metrics,
                                    "train_return": float(np.mean(returns)) if returns else None}
@@ -302,6 +339,17 @@ class Trainer:
             dist.barrier()  # (exiting with live gloo threads aborts the process: "terminate called ...")
             dist.destroy_process_group()
         return summary
+
+    def _gate_sync(self) -> None:
+        """Share rank 0's gate decision (every rank must train the actor from the same update)."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        flag = torch.tensor([-1.0 if self.actor_started is None else float(self.actor_started)],
+                            device=self._comm_device())
+        dist.broadcast(flag, 0)
+        self.actor_started = None if flag.item() < 0 else int(flag.item())
 
     def _comm_device(self) -> torch.device:
         """Where collective tensors live: CUDA under NCCL, CPU under gloo."""

@@ -137,7 +137,10 @@ class WorldModel(nn.Module, abc.ABC):
         return unimix_logits(raw.unflatten(-1, (self.groups, self.classes)), self.cfg.unimix)
 
     def latent_sample(self, logits: torch.Tensor, sample: bool = True) -> torch.Tensor:
-        """Straight-through one-hot sample (or mode) of logits (..., G, K), flattened to (..., G*K)."""
+        """Straight-through one-hot sample (or mode) of logits (..., G, K), flattened to (..., G*K); with
+        latent_feature 'probs', the probabilities themselves (deterministic, sample ignored)."""
+        if self.cfg.latent_feature == "probs":
+            return logits.exp().flatten(-2)
         z = sample_onehot_fast(logits) if sample else mode_onehot(logits)
         return z.flatten(-2)
 
@@ -206,6 +209,13 @@ class WorldModel(nn.Module, abc.ABC):
             reward_loss = reward_loss * batch["reward_mask"].to(reward_loss.dtype)
         total = c.obs_scale * parts["obs"] + c.reward_scale * reward_loss + c.cont_scale * parts["cont"] + kl
         loss = total.mean()
+        if c.prior_heads_scale > 0:  # the heads on what imagination feeds them: [h_t, a latent of the prior]
+            prior_feat = torch.cat([states["h"], self.latent_sample(states["prior_logits"])], dim=-1)
+            ahead = self.heads.losses(prior_feat, {k: v for k, v in batch.items() if k != "privileged"})
+            ahead_reward = ahead["reward"] * batch["reward_mask"].to(ahead["reward"].dtype) \
+                if "reward_mask" in batch else ahead["reward"]
+            prior_total = c.obs_scale * ahead["obs"] + c.reward_scale * ahead_reward + c.cont_scale * ahead["cont"]
+            loss = loss + c.prior_heads_scale * prior_total.mean()
         priv = parts.get("priv")
         if priv is not None:
             mask = batch.get("priv_mask")
@@ -226,8 +236,11 @@ class WorldModel(nn.Module, abc.ABC):
 
         Gradients flow as usual; wrap the call in torch.no_grad() for REINFORCE-style actor updates.
 
-        Returns feat (N, H+1, F) (index 0 is the start), action (N, H, A), reward and cont (N, H)
-        predicted for the imagined steps 1..H.
+        Returns feat (N, H+1, F) (index 0 is the start), its contiguous parts feat_prev (states 0..H-1) and
+        feat_next (states 1..H), each (N, H, F), action (N, H, A), reward and cont (N, H) predicted for the imagined
+        steps 1..H. (Heads run on the contiguous parts: a Linear on a strided (N, H, F) slice falls back to a batched
+        matmul with the weight broadcast N times, and a slice's backward zero-fills the whole tensor; both together
+        were ~40 % of a CPU trainer update.)
         """
         carry, feat = start, self.feat(start)
         feats, actions = [feat], []
@@ -236,9 +249,10 @@ class WorldModel(nn.Module, abc.ABC):
             carry, feat = self.img_step(carry, action, sample)
             feats.append(feat)
             actions.append(action)
-        feats_t = torch.stack(feats, 1)  # (N, H+1, F)
-        return {"feat": feats_t, "action": torch.stack(actions, 1),
-                "reward": self.heads.reward(feats_t[:, 1:]), "cont": self.heads.cont(feats_t[:, 1:])}
+        feat_next = torch.stack(feats[1:], 1)  # (N, H, F)
+        return {"feat": torch.stack(feats, 1), "feat_prev": torch.stack(feats[:-1], 1), "feat_next": feat_next,
+                "action": torch.stack(actions, 1),
+                "reward": self.heads.reward(feat_next), "cont": self.heads.cont(feat_next)}
 
 
 def world_model_from_arch(arch: dict) -> WorldModel:

@@ -27,6 +27,11 @@ class WorldModelConfig:
     hidden: int = doc("width of the encoder, decoder, head and latent MLPs", default=512)
     mlp_layers: int = doc("hidden layers of the encoder and decoder MLPs", default=2)
     head_layers: int = doc("hidden layers of the reward, continue, privileged and latent MLPs", default=1)
+    latent_feature: Literal["onehot", "probs"] = doc(
+        "what the sequence model, the heads and the actor read of each categorical latent: 'onehot' (a straight-through "
+        "one-hot sample, DreamerV3) or 'probs' (its probabilities: a continuous code, so small state changes such as "
+        "attitude integrating body rates survive one-step prediction instead of rounding to the same class)",
+        default="onehot")
     unimix: float = doc("uniform mixture on latent categoricals (DreamerV3: 0.01)", default=0.01)
     free_nats: float = doc("KL free nats, per (summed over latent groups) KL term", default=1.0)
     dyn_scale: float = doc("weight of KL(sg(posterior) || prior), trains the prior", default=0.5)
@@ -40,6 +45,10 @@ class WorldModelConfig:
     priv_standardize: bool = doc("standardise each privileged feature (running mean and std of its symlog) before "
                                  "the privileged loss, so small-spread features (vehicle parameter scales, wind) "
                                  "weigh as much as large ones (rotor speeds)", default=False)
+    prior_heads_scale: float = doc(
+        "weight of the observation, reward and continue losses evaluated on the prior feature [h_t, prior latent]: "
+        "trains the sequence model and prior to predict the next step in observation space, as imagination uses "
+        "them (0 = off, DreamerV3)", default=0.0)
     reward_bins: int = doc("two-hot bins of the reward head (symlog grid over [-20, 20])", default=255)
 
     def validate(self, source: str = "world_model") -> None:
@@ -48,6 +57,8 @@ class WorldModelConfig:
             raise ConfigError(f"{source}.kind: unknown world model {self.kind!r}; valid: {list(WORLD_MODEL_KINDS)}")
         require_positive(self, source, "latent_groups", "latent_classes", "deter", "s5_state", "s5_layers",
                          "s5_blocks", "hidden", "reward_bins")
+        if self.latent_feature not in ("onehot", "probs"):
+            raise ConfigError(f"{source}.latent_feature: must be 'onehot' or 'probs', got {self.latent_feature!r}")
         if self.latent_classes < 2:
             raise ConfigError(f"{source}.latent_classes: need at least 2 classes, got {self.latent_classes}")
         if self.s5_state % (2 * self.s5_blocks):
@@ -60,7 +71,8 @@ class WorldModelConfig:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.unimix < 1.0:
             raise ConfigError(f"{source}.unimix: must be in [0, 1), got {self.unimix}")
-        for name in ("free_nats", "dyn_scale", "rep_scale", "obs_scale", "reward_scale", "cont_scale", "priv_scale"):
+        for name in ("free_nats", "dyn_scale", "rep_scale", "obs_scale", "reward_scale", "cont_scale", "priv_scale",
+                     "prior_heads_scale"):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
 

@@ -40,3 +40,25 @@ def test_non_hover_policy_is_refused(tmp_path):
     _, path = exported("hover_partial", tmp_path)
     with pytest.raises(ValueError, match="not the hover layout"):
         OnnxHoverController(path, [0, 0, 1.5])
+
+
+def test_policy_runs_at_its_trained_rate_and_holds_the_command_between_steps(tmp_path):
+    env = make_env("hover", 1, seed=3, overrides=["control_hz=25"])
+    wm = make_world_model(wm_preset("tiny"), env.obs_layout.dim, 4, 0)
+    actor = Actor(wm.feat_dim, hidden=16)
+    with torch.no_grad():
+        actor.net[-1].weight.normal_(0.0, 1.0)  # an action that depends on the state
+    path = export_policy(wm, actor, tmp_path / "p25.onnx", obs_layout=env.obs_layout, action_spec=env.action_spec,
+                         control_hz=25.0, vehicle="agile5", task="hover")
+    ctrl = OnnxHoverController(path, [0.0, 0.0, 2.0])
+    calls = []
+    real_step = ctrl.policy.step
+    ctrl.policy.step = lambda *a, **k: calls.append(1) or real_step(*a, **k)
+    state = env.sim.state[0].double().numpy()
+    outputs = []
+    for i in range(100):  # a 100 Hz loop for 1 s: 25 policy steps, each command held for 4 loop periods
+        state = state.copy()
+        state[10] = 0.01 * i  # the state changes every loop period
+        outputs.append(ctrl(state, i * 0.01).copy())
+    assert len(calls) == 25
+    assert all(np.array_equal(outputs[4 * k], outputs[4 * k + j]) for k in range(25) for j in range(1, 4))

@@ -265,3 +265,12 @@ def test_bench_policy_cli(small, tmp_path, capsys):
     assert json.loads(out.read_text())["latency_us"]["p99"] > 0
     assert "p50" in capsys.readouterr().out
     assert main(["bench", "policy", "--policy", str(tmp_path / "missing.onnx")]) != 0
+
+
+def test_task_overrides_of_a_sidecar_rebuild_the_training_task():
+    from ssm_mbrl_ros.runtime.sidecar import task_overrides_of
+
+    side = {"control_hz": 25.0, "task_overrides": ["reward.alive_bonus=0.5", "control_hz=50"]}
+    assert task_overrides_of(side) == ["reward.alive_bonus=0.5", "control_hz=25"]
+    older = {"control_hz": 100.0, "training_config": {"train": {"task_overrides": ["episode_length_s=5"]}}}
+    assert task_overrides_of(older) == ["episode_length_s=5", "control_hz=100"]

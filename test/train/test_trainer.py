@@ -14,7 +14,7 @@ from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", "--device", "cpu", "--minutes", "0",
         "--no-progress", "--set", "prefill_steps=200", "--set", "batch_size=4", "--set", "seq_len=16",
         "--set", "imag_starts=64", "--set", "eval_episodes=4", "--set", "task_overrides=[episode_length_s=0.5]",
-        "--set", "log_every_updates=5", "--set", "actor_warmup_updates=3"]
+        "--set", "log_every_updates=5", "--set", "actor_warmup_updates=3", "--set", "actor_gate_r2=0"]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,18 @@ def test_resume_accepts_a_checkpoint_older_than_an_option_left_at_its_default(ru
     assert "arch.world_model.priv_standardize: absent in checkpoint, True now" in capsys.readouterr().err
     assert main(["train", "--logdir", str(d), "--resume", "--max-env-steps", "800", "--no-progress"]) == 0
     assert json.loads((d / "summary.json").read_text())["env_steps"] == 800
+
+
+def test_actor_waits_for_the_action_response_gate(tmp_path):
+    d = tmp_path / "gated"
+    assert main(["train", "--logdir", str(d), "--max-env-steps", "400", *TINY, "--set", "actor_gate_r2=0.999",
+                 "--set", "probe_every_updates=50"]) == 0
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    probes = [r for r in rows if r["kind"] == "probe"]
+    assert probes and all(r["actor_started"] is None for r in probes)
+    assert all(np.isfinite(r["r2_omega"]) and r["r2_omega"] < 0.999 for r in probes)
+    # the actor was held back: no actor-critic metrics in any train record
+    assert not any("actor_loss" in r for r in rows if r["kind"] == "train")
 
 
 def test_short_prefill_waits_for_one_full_window(tmp_path):

@@ -40,6 +40,14 @@ class RewardConfig:
     crash_penalty: float = doc("penalty on termination (crash, out of bounds, tilt, non-finite action)", default=10.0)
 
 
+def common_penalty(weights, rate_sq, action_change_sq):
+    """The reward terms every task shares (crash penalty aside): rate_weight |omega|^2 + smooth_weight |a_t - a_{t-1}|^2,
+    from |omega_B|^2 ((rad/s)^2) and the squared change of the normalised action; numpy or torch. weights: a
+    RewardConfig or its dict."""
+    w = weights if isinstance(weights, dict) else vars(weights)
+    return w["rate_weight"] * rate_sq + w["smooth_weight"] * action_change_sq
+
+
 @dataclass
 class TaskConfig:
     """Fields common to every task; task modules subclass this with their own."""

@@ -7,9 +7,11 @@ axis, start attitude: random yaw (+- start_yaw_range_deg) and tilt up to start_t
 Observation block: `pos_err` = setpoint - position (world ENU, m), from the measured position in
 the partial variant.
 
-Task reward per step (plus the common terms of tasks/base.py):
-    pos_weight * exp(-|e| / pos_scale_m)      e = setpoint - true position, m
+Task reward per step (plus the common terms of tasks/base.py), `hover_task_reward`:
+    alive_bonus                               per step flown (makes staying airborne worth more than crashing)
+  + pos_weight * exp(-|e| / pos_scale_m)      e = setpoint - true position, m
   - vel_weight * |v|^2                        world velocity, (m/s)^2
+The bag dataset (replay/dataset.py) recomputes rewards of recorded hover flights with the same function.
 Success: the episode reached its full length (not terminated) and ends within
 success_radius_m of the setpoint.
 """
@@ -30,6 +32,7 @@ from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, ra
 class HoverReward(RewardConfig):
     """Hover reward weights."""
 
+    alive_bonus: float = doc("reward per step flown, before the position and velocity terms", default=0.0)
     pos_weight: float = doc("weight of exp(-distance / pos_scale_m)", default=1.0)
     pos_scale_m: float = doc("distance scale of the position reward, m", default=0.5)
     vel_weight: float = doc("penalty per (m/s)^2 of velocity", default=0.01)
@@ -55,6 +58,15 @@ class HoverConfig(TaskConfig):
         check_box((self.start_low_m, self.start_high_m), source, "start_low_m", "start_high_m")
         check_box((self.setpoint_low_m, self.setpoint_high_m), source, "setpoint_low_m", "setpoint_high_m")
         require_positive(self, source, "success_radius_m", "reward.pos_scale_m")
+
+
+def hover_task_reward(weights, err_m, vel_sq):
+    """Hover part of the step reward from the distance to the setpoint err_m (m) and |v|^2 ((m/s)^2); numpy arrays or
+    torch tensors. weights: a HoverReward or its dict (a bag's recorded weights; a missing alive_bonus is 0)."""
+    w = weights if isinstance(weights, dict) else vars(weights)
+    exp = torch.exp if isinstance(err_m, torch.Tensor) else np.exp
+    return (w.get("alive_bonus", 0.0) + w["pos_weight"] * exp(err_m * (-1.0 / w["pos_scale_m"]))
+            - w["vel_weight"] * vel_sq)
 
 
 class HoverTask(Task):
@@ -94,12 +106,10 @@ class HoverTask(Task):
         return sp - pos_m
 
     def step(self, x):
-        """exp distance reward minus velocity penalty."""
-        r = self.cfg.reward
+        """Alive bonus plus exp distance reward minus velocity penalty (hover_task_reward)."""
         err = norm3(self._setpoint - x[0:3])
         vel_sq = (x[7:10] * x[7:10]).sum(0)
-        reward = r.pos_weight * torch.exp(err * (-1.0 / r.pos_scale_m)) - r.vel_weight * vel_sq
-        return TaskStep(reward, err, None)
+        return TaskStep(hover_task_reward(self.cfg.reward, err, vel_sq), err, None)
 
     def success(self, truncated, pos_err_m, pos_rmse_m):
         """Full-length episode ending within success_radius_m of the setpoint."""

@@ -1,7 +1,8 @@
 """Batched Gymnasium vector env over QuadrotorSim + a task: torch tensors in and out, same-step autoreset.
 
 Actions: `step(a)` takes NORMALISED actions (N, 4) in [-1, 1] (clamped), mapped to physical CTBR
-by `env.action_spec` (vehicle.action_spec()). Classical controllers call `step_physical(ctbr)`
+by `env.action_spec` (the vehicle's limits, narrowed by the task's policy_* fields). Classical controllers call
+`step_physical(ctbr)`
 with physical CTBR (N, 4) [m/s^2, rad/s FLU], clamped once to the action limits and otherwise
 passed to the simulator unchanged (no lossy normalise/denormalise round trip). A row with a
 NaN/inf entry is replaced by a hover command before physics and that env is terminated with
@@ -78,7 +79,8 @@ class QuadVecEnv(VectorEnv):
         self.sim = QuadrotorSim(vehicle, n, physics_hz=cfg.physics_hz, control_hz=cfg.control_hz,
                                 compile=compile_physics, **kw)
         self.dt_s = self.sim.control_dt_s
-        self.action_spec = vehicle.action_spec()
+        self.action_spec = cfg.policy_action_spec(vehicle.action_spec())
+        limits = vehicle.action_spec()  # classical controllers are held to the vehicle's limits only
         self.generator = torch.Generator(device=self.device)
         self._seed = seed
         self._seeded = False
@@ -99,7 +101,7 @@ class QuadVecEnv(VectorEnv):
         col = lambda v: torch.as_tensor(v, **kw).reshape(-1, 1)  # noqa: E731
         scale, offset = self.action_spec.scale_offset()
         self._scale, self._offset = col(scale), col(offset)
-        self._ctbr_low, self._ctbr_high = col(self.action_spec.low), col(self.action_spec.high)
+        self._ctbr_low, self._ctbr_high = col(limits.low), col(limits.high)
         self._safe_ctbr = col([GRAVITY_MPS2, 0.0, 0.0, 0.0])
         self._safe_action = (self._safe_ctbr - self._offset) / self._scale
         self._bounds_low, self._bounds_high = col(cfg.bounds_low_m), col(cfg.bounds_high_m)
@@ -206,7 +208,7 @@ class QuadVecEnv(VectorEnv):
         nonfinite = (c * 0.0).sum(0) != 0.0
         c = torch.where(nonfinite, self._safe_ctbr, c)
         c = torch.minimum(torch.maximum(c, self._ctbr_low), self._ctbr_high)
-        return self._advance(c, (c - self._offset) / self._scale, nonfinite)
+        return self._advance(c, ((c - self._offset) / self._scale).clamp_(-1.0, 1.0), nonfinite)
 
     def _advance(self, ctbr, action, nonfinite):
         """Physics, task, rewards, terminations, statistics and same-step autoreset (ctbr, action: (4, N))."""

@@ -63,6 +63,11 @@ class TaskConfig:
                                                     default=(10.0, 10.0, 8.0))
     max_tilt_deg: float = doc("terminate when body z is tilted more than this from world z, deg (180 = off)",
                               default=90.0)
+    policy_thrust_mps2: tuple = doc("collective-thrust range [min, max] a policy's normalised action spans, m/s^2, "
+                                    "within the vehicle's (empty = the vehicle's full range); classical controllers "
+                                    "keep the vehicle's limits", default=())
+    policy_max_rate_radps: tuple = doc("body-rate limits [roll, pitch, yaw] a policy's normalised action spans, rad/s, "
+                                       "within the vehicle's (empty = the vehicle's)", default=())
     reward: RewardConfig = doc("reward weights", default_factory=RewardConfig)
     sensors: SensorConfig = doc("position sensor of the partial observation", default_factory=SensorConfig)
     randomization: RandomizationConfig = doc("domain randomisation and wind", default_factory=RandomizationConfig)
@@ -77,8 +82,29 @@ class TaskConfig:
         if not all(lo < hi for lo, hi in zip(self.bounds_low_m, self.bounds_high_m)):
             raise ConfigError(f"{source}.bounds_low_m: must be below bounds_high_m on every axis, got "
                               f"{list(self.bounds_low_m)} and {list(self.bounds_high_m)}")
+        if self.policy_thrust_mps2 and not (len(self.policy_thrust_mps2) == 2
+                                            and 0.0 <= self.policy_thrust_mps2[0] < self.policy_thrust_mps2[1]):
+            raise ConfigError(f"{source}.policy_thrust_mps2: must be [min, max] with 0 <= min < max, got "
+                              f"{list(self.policy_thrust_mps2)}")
+        if self.policy_max_rate_radps and not (len(self.policy_max_rate_radps) == 3
+                                               and all(r > 0 for r in self.policy_max_rate_radps)):
+            raise ConfigError(f"{source}.policy_max_rate_radps: must be 3 positive rates, got "
+                              f"{list(self.policy_max_rate_radps)}")
         if not 0.0 < self.max_tilt_deg <= 180.0:
             raise ConfigError(f"{source}.max_tilt_deg: must be in (0, 180], got {self.max_tilt_deg}")
+
+    def policy_action_spec(self, vehicle_spec):
+        """The ActionSpec a policy's normalised action maps to: the vehicle's, narrowed by policy_thrust_mps2 and
+        policy_max_rate_radps (exported in the sidecar, so flight maps actions the same way)."""
+        from ...core.spaces import ActionSpec
+
+        lo, hi = vehicle_spec.thrust_min_mps2, vehicle_spec.thrust_max_mps2
+        if self.policy_thrust_mps2:
+            lo, hi = max(lo, float(self.policy_thrust_mps2[0])), min(hi, float(self.policy_thrust_mps2[1]))
+        rates = vehicle_spec.max_rate_radps
+        if self.policy_max_rate_radps:
+            rates = tuple(min(float(a), float(b)) for a, b in zip(rates, self.policy_max_rate_radps))
+        return ActionSpec(lo, hi, tuple(rates))
 
     @property
     def episode_steps(self) -> int:

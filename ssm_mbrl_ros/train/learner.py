@@ -155,7 +155,10 @@ class Learner(nn.Module):
         if self.updates <= cfg.actor_warmup_updates or not train_actor:
             if bc is not None:  # imitation needs no model: it may start before imagination does
                 metrics["actor_grad_norm"] = self._step(self.opt_actor, cfg.bc_scale * bc, list(self.actor.parameters()))
-            return metrics
+            if self.updates <= cfg.actor_warmup_updates:
+                return metrics
+            # held back by the action-response gate: the critic already learns the current actor's values, so the
+            # actor starts against a trained critic rather than a zero one
 
         start = self.wm.start_from(states)
         n = start["h"].shape[0]
@@ -163,7 +166,7 @@ class Learner(nn.Module):
         start = {k: v[pick] for k, v in start.items()}
         cont0 = batch["cont"].reshape(-1)[pick].to(start["h"].dtype)
 
-        grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" else torch.no_grad()
+        grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" and train_actor else torch.no_grad()
         with frozen(self.wm, self.critic), grad_ctx:
             traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon)
             feat = traj["feat"]  # (N, H+1, F)
@@ -176,6 +179,26 @@ class Learner(nn.Module):
             self._sync_buffers(self.retnorm)
         scale = self.retnorm.scale()
         act_feat = self._actor_input(traj["feat_prev"])
+        if train_actor:
+            a_loss, ent = self._actor_step(traj, value, returns, weight, scale, act_feat, states, batch, bc, metrics)
+        else:
+            a_loss = ent = torch.zeros((), device=self.device)
+
+        feat_sg, returns_sg = traj["feat_prev"].detach(), returns.detach()
+        priv = self._critic_priv(feat_sg)
+        c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
+                             self.critic.bins, weight)
+        metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
+        self.critic.update_slow(cfg.slow_critic_tau)
+        extra = torch.stack([c_loss.detach(), returns_sg.mean(), value.detach().mean(), traj["reward"].detach().mean(),
+                             scale, a_loss.detach(), ent.detach().mean()]).float().tolist()
+        names = ("critic_loss", "imag_return", "imag_value", "imag_reward", "return_scale", "actor_loss", "actor_entropy")
+        metrics.update(zip(names if train_actor else names[:5], extra))
+        return metrics
+
+    def _actor_step(self, traj, value, returns, weight, scale, act_feat, states, batch, bc, metrics):
+        """The actor's loss and optimiser step on an imagined trajectory; returns (loss, entropy) for the logs."""
+        cfg = self.cfg
         if self.actor_grad == "dynamics":
             _, _, ent = self.actor.sample(act_feat.detach())
             a_loss = -(weight * (returns / scale + cfg.entropy_coef * ent)).mean()
@@ -197,18 +220,7 @@ class Learner(nn.Module):
         if bc is not None:
             a_loss = a_loss + cfg.bc_scale * bc
         metrics["actor_grad_norm"] = self._step(self.opt_actor, a_loss, list(self.actor.parameters()))
-
-        feat_sg, returns_sg = traj["feat_prev"].detach(), returns.detach()
-        priv = self._critic_priv(feat_sg)
-        c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
-                             self.critic.bins, weight)
-        metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
-        self.critic.update_slow(cfg.slow_critic_tau)
-        extra = torch.stack([a_loss.detach(), c_loss.detach(), returns_sg.mean(), value.detach().mean(),
-                             traj["reward"].detach().mean(), ent.detach().mean(), scale]).float().tolist()
-        metrics.update(zip(("actor_loss", "critic_loss", "imag_return", "imag_value", "imag_reward",
-                            "actor_entropy", "return_scale"), extra))
-        return metrics
+        return a_loss, ent
 
     def actor_states(self, states: dict) -> dict:
         """Posterior states with the feature the actor reads (cfg.actor_latent: mode, sample or probs)."""

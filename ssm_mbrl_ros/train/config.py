@@ -23,6 +23,9 @@ class TrainConfig:
     task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)
     privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
                            "model; used in training only, never by the exported policy", default=True)
+    critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "
+                                     "rewards, DreamerV3's replay value loss) next to its loss in imagination; "
+                                     "0 = imagination only", default=0.0)
     critic_privileged: bool = doc("critic also reads the world model's privileged-state prediction", default=False)
     seed: int = doc("seed of the simulator, replay sampling and network initialisation", default=0)
     device: str = doc("torch device: cpu, cuda, cuda:1 or auto", default="auto")
@@ -119,7 +122,7 @@ class TrainConfig:
                          "probe_every_updates")
         for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
                      "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden",
-                     "actor_mean_limit", "actor_anchor"):
+                     "actor_mean_limit", "actor_anchor", "critic_replay_scale"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:

@@ -148,6 +148,7 @@ class Learner(nn.Module):
                 wm_loss = wm_loss + cfg.bc_repr_scale * bc_repr
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
         self.updates += 1
+        replay_feat = states["feat"].detach()  # what the critic reads of replayed states ([h, z] as in imagination)
         states = self.actor_states(states)
         bc = self._bc_loss(states, batch)
         if bc is not None:
@@ -188,6 +189,8 @@ class Learner(nn.Module):
         priv = self._critic_priv(feat_sg)
         c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
                              self.critic.bins, weight)
+        if cfg.critic_replay_scale > 0:
+            c_loss = c_loss + cfg.critic_replay_scale * self._replay_critic_loss(replay_feat, batch)
         metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
         self.critic.update_slow(cfg.slow_critic_tau)
         extra = torch.stack([c_loss.detach(), returns_sg.mean(), value.detach().mean(), traj["reward"].detach().mean(),
@@ -195,6 +198,22 @@ class Learner(nn.Module):
         names = ("critic_loss", "imag_return", "imag_value", "imag_reward", "return_scale", "actor_loss", "actor_entropy")
         metrics.update(zip(names if train_actor else names[:5], extra))
         return metrics
+
+    def _replay_critic_loss(self, feat: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Critic loss on replayed sequences (DreamerV3's replay value loss): lambda-returns of the real rewards along
+        each (B, T) window, bootstrapped with the critic, for every step whose successor is in the same episode.
+        Real windows are 4x longer than imagination's horizon, so values propagate faster."""
+        cfg = self.cfg
+        nxt_first = batch["is_first"][:, 1:].to(feat.dtype)  # the successor starts a new episode: no target
+        with torch.no_grad():
+            priv = self._critic_priv(feat)
+            value = self.critic.value(feat, priv)  # (B, T)
+            cont = batch["cont"][:, 1:].to(feat.dtype) * (1.0 - nxt_first)
+            returns = lambda_returns(batch["reward"][:, 1:].to(feat.dtype), value, cont, cfg.discount, cfg.lam)
+        head = feat[:, :-1]
+        head_priv = None if priv is None else priv[:, :-1]
+        return critic_loss(self.critic.logits(head, head_priv), returns, self.critic.slow_logits(head, head_priv),
+                           self.critic.bins, 1.0 - nxt_first)
 
     def _actor_step(self, traj, value, returns, weight, scale, act_feat, states, batch, bc, metrics):
         """The actor's loss and optimiser step on an imagined trajectory; returns (loss, entropy) for the logs."""

@@ -47,3 +47,30 @@ def test_privileged_feedforward_removes_the_droop_without_memory():
     pd_dr = _evaluate("geometric_pd", n=64, overrides=())
     assert priv_dr.success.mean() >= 0.95
     assert priv_dr.final_pos_err_m.mean() < 0.25 * pd_dr.final_pos_err_m.mean()
+
+
+class _ConstantAgent:
+    """Normalised constant action (a full roll-rate command flips the drone)."""
+
+    physical = False
+
+    def __init__(self, action):
+        self.action = action
+
+    def reset(self, env_ids=None):
+        pass
+
+    def act(self, obs, env):
+        import torch
+
+        return torch.tensor(self.action, dtype=obs.dtype).expand(obs.shape[0], 4)
+
+
+def test_every_termination_reason_is_reported():
+    env = make_env("hover", 6, seed=2, overrides=["episode_length_s=3", "start_tilt_deg=0"])
+    flip = run_episodes(env, _ConstantAgent([0.0, 1.0, 0.0, 0.0]), seed=2, record=0, progress=False).metrics()
+    assert flip["tilt_rate"] == 1.0 and flip["terminated_rate"] == 1.0 and flip["success_rate"] == 0.0
+    fall = run_episodes(env, _ConstantAgent([-1.0, 0.0, 0.0, 0.0]), seed=2, record=0, progress=False).metrics()
+    assert fall["crash_rate"] == 1.0 and fall["tilt_rate"] == 0.0
+    for key in ("out_of_bounds_rate", "nonfinite_action_rate"):
+        assert fall[key] == 0.0

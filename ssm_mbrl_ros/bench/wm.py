@@ -124,7 +124,19 @@ def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev
     learner = Learner(tc, data["obs"].shape[-1], data["privileged"].shape[-1], dev)
     batch = {k: v.cpu().numpy() for k, v in data.items() if k in ("obs", "action", "reward", "cont", "is_first",
                                                                   "privileged")}
-    return lambda: learner.update(batch)
+    return lambda: learner.update(batch), learner
+
+
+def _update_split(learner, fn, repeats: int) -> dict[str, float]:
+    """Median time (ms) of each part of a trainer update (world_model, imagine, actor, critic) over `repeats` calls;
+    "actor" includes the backward pass through the imagined rollout when the actor learns from model gradients."""
+    learner.part_ms = {}
+    rows = []
+    for _ in range(repeats):
+        fn()
+        rows.append(dict(learner.part_ms))
+    learner.part_ms = None
+    return {k: sorted(r[k] for r in rows)[len(rows) // 2] for k in rows[0]}
 
 
 def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = None, horizon: int = 15,
@@ -150,8 +162,12 @@ def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = 
             for kind, ms in _time_interleaved(fns, repeats, dev).items():
                 out[name][kind][str(T)] = ms
         fulls = {kind: _full_update(cfg, kind, data, horizon, dev, seed) for kind in kinds}
-        for kind, ms in _time_interleaved(fulls, repeats, dev).items():
+        for kind, ms in _time_interleaved({k: f for k, (f, _) in fulls.items()}, repeats, dev).items():
             out.setdefault("full_update_ms", {}).setdefault(kind, {})[str(T)] = ms
+        for kind, (fn, learner) in fulls.items():
+            out.setdefault("full_update_split_ms", {}).setdefault(kind, {})[str(T)] = _update_split(learner, fn, repeats)
+        out.setdefault("full_update_speedup", {})[str(T)] = (out["full_update_ms"]["rssm"][str(T)]
+                                                             / out["full_update_ms"]["s5"][str(T)])
         out["speedup"][str(T)] = out["rssm_ms"][str(T)] / out["s5_ms"][str(T)]
         out["observe_speedup"][str(T)] = out["observe_ms"]["rssm"][str(T)] / out["observe_ms"]["s5"][str(T)]
         del updates, observes, imagines

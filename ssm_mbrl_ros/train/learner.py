@@ -12,6 +12,7 @@ world-model method call in a DDP forward.
 from __future__ import annotations
 
 import contextlib
+import time
 
 import torch
 from torch import nn
@@ -88,6 +89,20 @@ class Learner(nn.Module):
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **adam)
         self.opt_critic = torch.optim.Adam(self.critic.net.parameters(), lr=cfg.critic_lr, **adam)
         self.updates = 0
+        self.part_ms: dict[str, float] | None = None  # set to {} to time the parts of each update (benchmarks)
+
+    @contextlib.contextmanager
+    def _part(self, name: str):
+        """Time a part of the update into part_ms[name] (ms, device-synchronised) when part_ms is a dict."""
+        if self.part_ms is None:
+            yield
+            return
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        sync()
+        t0 = time.perf_counter()
+        yield
+        sync()
+        self.part_ms[name] = self.part_ms.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
 
     def arch(self) -> dict:
         """Everything needed to rebuild the networks (stored in checkpoints and compared on resume)."""
@@ -137,6 +152,14 @@ class Learner(nn.Module):
 
         train_actor=False trains the world model only (the trainer holds the actor back until imagination answers
         actions the way the simulator does: train/action_response.py)."""
+        if self.part_ms is not None:
+            self.part_ms.clear()
+        with self._part("world_model"):
+            metrics, states, batch = self._world_model_step(batch_np)
+        return self._behaviour_step(metrics, states, batch, train_actor)
+
+    def _world_model_step(self, batch_np: dict):
+        """The world model's loss (plus the representation-shaping imitation term) and optimiser step."""
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
         wm_loss, metrics, states, _ = self.wm.loss(batch)
@@ -147,6 +170,11 @@ class Learner(nn.Module):
             if bc_repr is not None:
                 wm_loss = wm_loss + cfg.bc_repr_scale * bc_repr
         metrics["wm_grad_norm"] = self._step(self.opt_wm, wm_loss, list(self.wm.parameters()))
+        return metrics, states, batch
+
+    def _behaviour_step(self, metrics: dict, states: dict, batch: dict, train_actor: bool) -> dict[str, float]:
+        """Imitation, imagination, actor and critic steps after the world-model step."""
+        cfg = self.cfg
         self.updates += 1
         replay_feat = states["feat"].detach()  # what the critic reads of replayed states ([h, z] as in imagination)
         states = self.actor_states(states)
@@ -168,7 +196,7 @@ class Learner(nn.Module):
         cont0 = batch["cont"].reshape(-1)[pick].to(start["h"].dtype)
 
         grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" and train_actor else torch.no_grad()
-        with frozen(self.wm, self.critic), grad_ctx:
+        with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
             traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon)
             feat = traj["feat"]  # (N, H+1, F)
             value = self.critic.value(feat, self._critic_priv(feat))  # (N, H+1)
@@ -181,18 +209,21 @@ class Learner(nn.Module):
         scale = self.retnorm.scale()
         act_feat = self._actor_input(traj["feat_prev"])
         if train_actor:
-            a_loss, ent = self._actor_step(traj, value, returns, weight, scale, act_feat, states, batch, bc, metrics)
+            with self._part("actor"):
+                a_loss, ent = self._actor_step(traj, value, returns, weight, scale, act_feat, states, batch, bc,
+                                               metrics)
         else:
             a_loss = ent = torch.zeros((), device=self.device)
 
         feat_sg, returns_sg = traj["feat_prev"].detach(), returns.detach()
-        priv = self._critic_priv(feat_sg)
-        c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg, self.critic.slow_logits(feat_sg, priv),
-                             self.critic.bins, weight)
-        if cfg.critic_replay_scale > 0:
-            c_loss = c_loss + cfg.critic_replay_scale * self._replay_critic_loss(replay_feat, batch)
-        metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
-        self.critic.update_slow(cfg.slow_critic_tau)
+        with self._part("critic"):
+            priv = self._critic_priv(feat_sg)
+            c_loss = critic_loss(self.critic.logits(feat_sg, priv), returns_sg,
+                                 self.critic.slow_logits(feat_sg, priv), self.critic.bins, weight)
+            if cfg.critic_replay_scale > 0:
+                c_loss = c_loss + cfg.critic_replay_scale * self._replay_critic_loss(replay_feat, batch)
+            metrics["critic_grad_norm"] = self._step(self.opt_critic, c_loss, list(self.critic.net.parameters()))
+            self.critic.update_slow(cfg.slow_critic_tau)
         extra = torch.stack([c_loss.detach(), returns_sg.mean(), value.detach().mean(), traj["reward"].detach().mean(),
                              scale, a_loss.detach(), ent.detach().mean()]).float().tolist()
         names = ("critic_loss", "imag_return", "imag_value", "imag_reward", "return_scale", "actor_loss", "actor_entropy")

@@ -28,7 +28,12 @@ venv: $(STAMP)  ## create .venv with torch + the package (editable)
 
 venv-ros: $(ROS_STAMP)  ## also install rclpy + message packages from PyPI (ros-kilted-* wheels)
 
-demo: $(STAMP)  ## fly the shipped hover and figure-8 policies (ONNX) and the geometric yardstick in simulation; hover through MAVLink + fc-sim; JSON + PNGs in out/
+DEMO_TRAIN_MIN ?= 4
+
+demo: $(STAMP)  ## train hover from scratch (S5WM, pure MBRL, DEMO_TRAIN_MIN minutes), fly it beside the shipped policies and the geometric yardstick; hover through MAVLink + fc-sim; JSON + PNGs in out/
+	rm -rf $(OUT)/demo_train
+	$(VENV)/bin/ssm-mbrl train --task hover --wm s5 --minutes $(DEMO_TRAIN_MIN) --seed 0 --logdir $(OUT)/demo_train
+	$(VENV)/bin/ssm-mbrl evaluate --policy $(OUT)/demo_train/best.onnx --episodes 32 --json $(OUT)/demo_trained_hover.json
 	$(VENV)/bin/ssm-mbrl evaluate --policy hover --episodes 32 --json $(OUT)/demo_policy_hover.json
 	$(VENV)/bin/ssm-mbrl evaluate --policy figure8 --episodes 32 --json $(OUT)/demo_policy_figure8.json
 	$(VENV)/bin/ssm-mbrl evaluate --task hover --controller geometric --episodes 16 --json $(OUT)/demo_hover.json --plot $(OUT)/demo_hover.png
@@ -39,7 +44,7 @@ test: $(ROS_STAMP)  ## run the whole test suite (installs the [ros] extra: real 
 	$(PY) -m pytest -q test
 
 bench: $(STAMP)  ## simulator throughput benchmark -> out/bench_sim.json
-	$(VENV)/bin/ssm-mbrl bench sim --json $(OUT)/bench_sim.json
+	$(VENV)/bin/ssm-mbrl bench sim --set control_hz=100 --json $(OUT)/bench_sim.json
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -10,10 +10,12 @@ from tqdm import tqdm
 DEFAULT_BATCHES = (256, 1024, 4096, 16384, 65536, 131072, 262144)
 
 
-def _time_env(task: str, num_envs: int, steps: int, warmup: int, device: str, compile_sim: bool) -> dict:
+def _time_env(task: str, num_envs: int, steps: int, warmup: int, device: str, compile_sim: bool,
+              overrides=()) -> dict:
     from ssm_mbrl_ros.sim.env import make_env
 
-    env = make_env(task, num_envs, device=device, dtype=torch.float32, seed=0, compile_physics=compile_sim)
+    env = make_env(task, num_envs, device=device, dtype=torch.float32, seed=0, compile_physics=compile_sim,
+                   overrides=list(overrides))
     env.reset(seed=0)
     # Hover-ish normalised action with small noise, drawn once (action generation is not the sim's cost).
     spec = env.action_spec
@@ -34,16 +36,17 @@ def _time_env(task: str, num_envs: int, steps: int, warmup: int, device: str, co
 
 
 def bench_sim(task: str = "hover", batches=DEFAULT_BATCHES, min_env_steps: int = 2_000_000,
-              device: str = "cpu", compile_sim: bool = False, progress: bool = True) -> dict:
+              device: str = "cpu", compile_sim: bool = False, progress: bool = True, overrides=()) -> dict:
     """Measure env-steps/s for each batch size; returns the JSON-ready result dict."""
     by_envs = {}
     for n in tqdm(list(batches), desc="bench sim", unit="batch", disable=not progress):
         steps = max(20, min_env_steps // n)
-        by_envs[str(n)] = _time_env(task, n, steps, warmup=max(3, steps // 10), device=device, compile_sim=compile_sim)
+        by_envs[str(n)] = _time_env(task, n, steps, warmup=max(3, steps // 10), device=device, compile_sim=compile_sim,
+                                    overrides=overrides)
     best_n = max(by_envs, key=lambda k: by_envs[k]["env_steps_per_s"])
     from ssm_mbrl_ros.sim.env import make_env
 
-    probe = make_env(task, 1, device=device)
+    probe = make_env(task, 1, device=device, overrides=list(overrides))
     result = {
         "env_steps_per_s": by_envs[best_n]["env_steps_per_s"],
         "best_num_envs": int(best_n),

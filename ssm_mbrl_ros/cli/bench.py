@@ -27,6 +27,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     s.add_argument("--min-env-steps", type=int, default=2_000_000,
                    help="env-steps timed per batch size (steps = this / num_envs, at least 20)")
     s.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="task config override, e.g. --set control_hz=100 (the README's table: hover's policy now "
+                        "runs at 25 Hz, i.e. 20 physics substeps per env step instead of 5)")
     s.add_argument("--compile", default=True, action=argparse.BooleanOptionalAction,
                    help="torch.compile the physics substeps (inductor; 20-45 s compile per batch size)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -185,7 +188,7 @@ def run_sim(args) -> int:
     if not batches or min(batches) < 1:
         raise ConfigError(f"--envs: need positive integers, got {args.envs!r}")
     result = bench_sim(args.task, batches, args.min_env_steps, resolve_device(args.device), args.compile,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, overrides=args.overrides)
     for n, sps in result["by_envs"].items():
         print(f"num_envs={int(n):>7}  env_steps_per_s={sps:,.0f}")
     print(f"best: {result['env_steps_per_s']:,.0f} env-steps/s at num_envs={result['best_num_envs']} "

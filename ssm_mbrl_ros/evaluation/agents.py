@@ -130,6 +130,10 @@ class OnnxPolicyAgent:
             raise ConfigError(f"policy {onnx_path} was trained at {self.policy.control_hz:g} Hz but the task steps at "
                               f"{1.0 / env.dt_s:g} Hz; build the task with the sidecar's task definition "
                               f"(runtime.sidecar.task_overrides_of)")
+        if self.policy.action_spec != env.action_spec:
+            raise ConfigError(f"policy {onnx_path} maps its actions to {self.policy.action_spec} but the task spans "
+                              f"{env.action_spec}; build the task with the sidecar's task definition "
+                              f"(runtime.sidecar.task_overrides_of)")
         self.policy.reset(env.num_envs)
         self.surprise: list[float] = []
 

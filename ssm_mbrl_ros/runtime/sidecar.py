@@ -152,11 +152,16 @@ def action_spec_of(sidecar: dict) -> ActionSpec:
 
 
 def task_overrides_of(sidecar: dict) -> list[str]:
-    """The task definition a policy was trained with, as KEY=VALUE task overrides (control rate included), so the
-    simulator, `evaluate` and the flight side rebuild the same task: the sidecar's `task_overrides` (older sidecars:
-    training_config.train.task_overrides) plus control_hz."""
+    """The task definition a policy was trained with, as KEY=VALUE task overrides, so the simulator and `evaluate`
+    rebuild the same task: the sidecar's `task_overrides` (older sidecars: training_config.train.task_overrides), its
+    control rate and the span of its normalised action (action_spec)."""
     overrides = sidecar.get("task_overrides")
     if overrides is None:
         overrides = sidecar.get("training_config", {}).get("train", {}).get("task_overrides", [])
-    overrides = [str(o) for o in overrides if not str(o).startswith("control_hz=")]
-    return overrides + [f"control_hz={float(sidecar['control_hz']):g}"]
+    pinned = ("control_hz=", "policy_thrust_mps2=", "policy_max_rate_radps=")
+    overrides = [str(o) for o in overrides if not str(o).startswith(pinned)]
+    spec = sidecar["action_spec"]
+    rates = ",".join(f"{float(r):g}" for r in spec["max_rate_radps"])
+    return overrides + [f"control_hz={float(sidecar['control_hz']):g}",
+                        f"policy_thrust_mps2=[{float(spec['thrust_min_mps2']):g},{float(spec['thrust_max_mps2']):g}]",
+                        f"policy_max_rate_radps=[{rates}]"]

@@ -47,7 +47,9 @@ class ProbeConfig:
 
 
 def _r2(pred: np.ndarray, true: np.ndarray) -> float:
-    """1 - SSE / SST over all rows (true: (M, k)); SST around the mean of true."""
+    """1 - SSE / SST over all rows (true: (M, k)); SST around the mean of true; NaN without rows (nothing to pass)."""
+    if true.size == 0:
+        return float("nan")
     sst = float(np.square(true - true.mean(0, keepdims=True)).sum())
     sse = float(np.square(pred - true).sum())
     return 1.0 - sse / max(sst, 1e-12)

@@ -217,9 +217,9 @@ class Trainer:
 
         cfg = self.cfg
 
-        def make(n, seed):
+        def make(n, seed):  # episodes long enough for the probe's warm-up and horizon, whatever the run's length
             return make_env(cfg.task, n, vehicle=cfg.vehicle, device=self.device, seed=seed,
-                            overrides=list(cfg.task_overrides))
+                            overrides=list(cfg.task_overrides) + ["episode_length_s=2.0"])
 
         wm = self.learner.wm
         wm.eval()
@@ -228,7 +228,7 @@ class Trainer:
         finally:
             wm.train()
         r2 = result["r2"]
-        if self.actor_started is None and r2.get("omega", -math.inf) >= cfg.actor_gate_r2:
+        if self.actor_started is None and r2.get("omega", math.nan) >= cfg.actor_gate_r2:  # NaN never passes
             self.actor_started = self.learner.updates
         self.log({"kind": "probe", **{f"r2_{k}": round(v, 4) for k, v in r2.items()},
                   "actor_started": self.actor_started})

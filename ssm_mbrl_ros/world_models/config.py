@@ -45,11 +45,6 @@ class WorldModelConfig:
     priv_standardize: bool = doc("standardise each privileged feature (running mean and std of its symlog) before "
                                  "the privileged loss, so small-spread features (vehicle parameter scales, wind) "
                                  "weigh as much as large ones (rotor speeds)", default=False)
-    obs_feedback: bool = doc(
-        "S5WM only: the sequence model also reads the previous observation (symlog), and imagination feeds back its own "
-        "decoded prediction instead: a continuous path for quantities that change by less than a latent class per step "
-        "(attitude integrating body rates), which a one-hot latent rounds away. Pair with prior_heads_scale > 0, which "
-        "trains the prediction fed back", default=False)
     prior_heads_scale: float = doc(
         "weight of the observation, reward and continue losses evaluated on the prior feature [h_t, prior latent]: "
         "trains the sequence model and prior to predict the next step in observation space, as imagination uses "
@@ -62,9 +57,6 @@ class WorldModelConfig:
             raise ConfigError(f"{source}.kind: unknown world model {self.kind!r}; valid: {list(WORLD_MODEL_KINDS)}")
         require_positive(self, source, "latent_groups", "latent_classes", "deter", "s5_state", "s5_layers",
                          "s5_blocks", "hidden", "reward_bins")
-        if self.obs_feedback and self.kind != "s5":
-            raise ConfigError(f"{source}.obs_feedback: only the S5 world model feeds observations back, got kind "
-                              f"{self.kind!r}")
         if self.latent_feature not in ("onehot", "probs"):
             raise ConfigError(f"{source}.latent_feature: must be 'onehot' or 'probs', got {self.latent_feature!r}")
         if self.latent_classes < 2:

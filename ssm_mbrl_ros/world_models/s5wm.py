@@ -4,17 +4,12 @@ The posterior depends on the current observation only, q(z_t | o_t), so every po
 of a (B, T) batch is computed at once; the S5 stack then runs over the inputs [z_{t-1}, a_{t-1}]
 in one parallel scan (episode resets at is_first) to give h_t, the prior p(z_t | h_t) and the
 feature [h_t, z_t]. Acting and imagination use the real-only one-step recurrence (S5Stack.step).
-
-With obs_feedback the sequence input is [z_{t-1}, a_{t-1}, x_{t-1}], x = symlog(observation): the observed one in
-training and filtering (still one parallel scan: every x is known), the decoder's own prediction in imagination
-(carried as "x"), so small continuous changes accumulate in imagination the way they do in flight.
 """
 from __future__ import annotations
 
 import torch
 
 from .base import WorldModel, check_batch
-from .distributions import symlog
 from .config import WorldModelConfig
 from .heads import mlp
 from .s5 import S5Stack
@@ -32,17 +27,13 @@ class S5WorldModel(WorldModel):
     def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0):
         super().__init__(cfg, obs_dim, action_dim, priv_dim)
         self.post_head = mlp(self.embed_dim, self.stoch, cfg.hidden, cfg.head_layers)
-        self.feedback = obs_dim if cfg.obs_feedback else 0
-        self.in_proj = mlp(self.stoch + action_dim + self.feedback, None, cfg.deter, 1)
+        self.in_proj = mlp(self.stoch + action_dim, None, cfg.deter, 1)
         self.seq = S5Stack(cfg.s5_layers, cfg.deter, cfg.s5_state, blocks=cfg.s5_blocks)
         self.prior_head = mlp(cfg.deter, self.stoch, cfg.hidden, cfg.head_layers)
 
     def carry_sizes(self) -> dict[str, int]:
-        """S5 state of all layers, deterministic output h, latent z (and x, the symlog observation fed back)."""
-        sizes = {"ssm": self.seq.state_size, "h": self.cfg.deter, "z": self.stoch}
-        if self.feedback:
-            sizes["x"] = self.feedback
-        return sizes
+        """S5 state of all layers, deterministic output h, latent z."""
+        return {"ssm": self.seq.state_size, "h": self.cfg.deter, "z": self.stoch}
 
     def observe(self, batch: dict, carry: dict | None = None, sample: bool = True) -> tuple[dict, dict]:
         """All posteriors at once, then one parallel scan over T (see WorldModel.observe)."""
@@ -51,18 +42,11 @@ class S5WorldModel(WorldModel):
         post = self.latent_dist(self.post_head(self.embed(batch["obs"])))  # (B, T, G, K)
         z = self.latent_sample(post, sample)  # (B, T, G*K)
         z_prev, a_prev = self.prev_inputs(batch, z, carry)
-        inputs = [z_prev, a_prev]
-        if self.feedback:
-            obs_x = symlog(batch["obs"])
-            keep = (~batch["is_first"].bool()).to(obs_x.dtype).unsqueeze(-1)
-            inputs.append(torch.cat([carry["x"].unsqueeze(1), obs_x[:, :-1]], dim=1) * keep)
-        x = self.in_proj(torch.cat(inputs, dim=-1))  # (B, T, deter)
+        x = self.in_proj(torch.cat([z_prev, a_prev], dim=-1))  # (B, T, deter)
         h, ssm = scan_with_states(self.seq, x, carry["ssm"], batch["is_first"])
         prior = self.latent_dist(self.prior_head(h))
         states = {"feat": torch.cat([h, z], dim=-1), "post_logits": post, "prior_logits": prior,
                   "ssm": ssm, "h": h, "z": z}
-        if self.feedback:
-            states["x"] = obs_x
         return states, {k: states[k][:, -1] for k in self.carry_sizes()}
 
     def filter_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
@@ -70,22 +54,18 @@ class S5WorldModel(WorldModel):
         """One acting step -> (carry, feat (B, F), posterior logits (B, G, K), prior logits (B, G, K))."""
         assert obs.dim() == 2 and obs.shape[-1] == self.obs_dim, f"obs must be (B, {self.obs_dim}), got {tuple(obs.shape)}"
         keep = (1.0 - is_first.to(obs.dtype)).unsqueeze(-1)
-        inputs = [carry["z"] * keep, prev_action * keep] + ([carry["x"] * keep] if self.feedback else [])
-        h, ssm = self.seq.step(self.in_proj(torch.cat(inputs, dim=-1)), carry["ssm"], is_first)
+        x = self.in_proj(torch.cat([carry["z"] * keep, prev_action * keep], dim=-1))
+        h, ssm = self.seq.step(x, carry["ssm"], is_first)
         prior = self.latent_dist(self.prior_head(h))
         post = self.latent_dist(self.post_head(self.embed(obs)))
         z = self.latent_sample(post, sample)
         carry = {"ssm": ssm, "h": h, "z": z}
-        if self.feedback:
-            carry["x"] = symlog(obs)
         return carry, self.feat(carry), post, prior
 
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One imagined step from the prior (see WorldModel.img_step)."""
-        inputs = [carry["z"], action] + ([carry["x"]] if self.feedback else [])
-        h, ssm = self.seq.step(self.in_proj(torch.cat(inputs, dim=-1)), carry["ssm"])
+        x = self.in_proj(torch.cat([carry["z"], action], dim=-1))
+        h, ssm = self.seq.step(x, carry["ssm"])
         z = self.latent_sample(self.latent_dist(self.prior_head(h)), sample)
         carry = {"ssm": ssm, "h": h, "z": z}
-        if self.feedback:  # the model's own prediction of this step's observation stands in for the real one
-            carry["x"] = self.heads.decoder(self.feat(carry))
         return carry, self.feat(carry)

@@ -53,12 +53,12 @@ def test_bad_input_fails_with_exit_2_naming_the_problem(args, expected, capsys):
 def test_bench_sim_writes_json(tmp_path):
     out = tmp_path / "b.json"
     res = _run("bench", "sim", "--envs", "64,256", "--min-env-steps", "2000", "--no-compile",
-               "--json", str(out), "--no-progress")
+               "--json", str(out), "--no-progress", "--set", "control_hz=50")
     assert res.returncode == 0, res.stderr
     b = json.loads(out.read_text())
     assert set(b["by_envs"]) == {"64", "256"}
     assert b["env_steps_per_s"] == max(b["by_envs"].values()) > 0
-    assert b["physics_hz"] == 500.0 and b["control_hz"] == 100.0
+    assert b["physics_hz"] == 500.0 and b["control_hz"] == 50.0  # the task's rate, with --set on top
 
 
 def test_bench_wm_and_replay_write_json(tmp_path, capsys):

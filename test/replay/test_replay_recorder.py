@@ -11,7 +11,7 @@ from ssm_mbrl_ros.sim.env import make_env
 
 
 def test_recorded_hover_episodes_match_env_obs_and_reward(tmp_path):
-    env = make_env("hover", 3, dtype=torch.float64, overrides=["episode_length_s=0.5"])
+    env = make_env("hover", 3, dtype=torch.float64, overrides=["episode_length_s=0.5", "control_hz=100"])
     agent = make_agent("geometric", env)
     store = EpisodeStore(tmp_path)
     rec = EnvRecorder(store, env, seed=3, episodes_per_chunk=3)

@@ -270,7 +270,10 @@ def test_bench_policy_cli(small, tmp_path, capsys):
 def test_task_overrides_of_a_sidecar_rebuild_the_training_task():
     from ssm_mbrl_ros.runtime.sidecar import task_overrides_of
 
-    side = {"control_hz": 25.0, "task_overrides": ["reward.alive_bonus=0.5", "control_hz=50"]}
-    assert task_overrides_of(side) == ["reward.alive_bonus=0.5", "control_hz=25"]
-    older = {"control_hz": 100.0, "training_config": {"train": {"task_overrides": ["episode_length_s=5"]}}}
-    assert task_overrides_of(older) == ["episode_length_s=5", "control_hz=100"]
+    spec = {"thrust_min_mps2": 4.9, "thrust_max_mps2": 14.7, "max_rate_radps": [5.0, 5.0, 2.0]}
+    side = {"control_hz": 25.0, "action_spec": spec, "task_overrides": ["reward.alive_bonus=0.5", "control_hz=50"]}
+    assert task_overrides_of(side) == ["reward.alive_bonus=0.5", "control_hz=25", "policy_thrust_mps2=[4.9,14.7]",
+                                       "policy_max_rate_radps=[5,5,2]"]
+    older = {"control_hz": 100.0, "action_spec": spec,
+             "training_config": {"train": {"task_overrides": ["episode_length_s=5"]}}}
+    assert task_overrides_of(older)[:2] == ["episode_length_s=5", "control_hz=100"]

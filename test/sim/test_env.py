@@ -98,7 +98,7 @@ def test_crash_out_of_bounds_and_tilt_flags():
 
 
 def test_truncation_autoreset_and_final_obs():
-    env = make_env("hover", 3, dtype=F64, seed=0, overrides=CALM + ("episode_length_s=0.05",))
+    env = make_env("hover", 3, dtype=F64, seed=0, overrides=CALM + ("episode_length_s=0.05", "control_hz=100"))
     obs0, _ = env.reset()
     for k in range(5):
         obs, reward, term, trunc, info = env.step_physical(_hover_ctbr(3))
@@ -121,7 +121,7 @@ def test_truncation_autoreset_and_final_obs():
 
 
 def test_hover_success_and_rmse_at_setpoint():
-    env = make_env("hover", 2, dtype=F64, seed=0, overrides=CALM + ("episode_length_s=0.2",))
+    env = make_env("hover", 2, dtype=F64, seed=0, overrides=CALM + ("episode_length_s=0.2", "control_hz=100"))
     env.reset()
     for i in range(2):
         _place(env, i, pos=env.task.setpoint_m[i] + torch.tensor([0.0, 0.0, 0.0 if i == 0 else 0.5], dtype=F64),

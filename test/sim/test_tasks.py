@@ -106,7 +106,8 @@ def test_hover_reward_peaks_at_setpoint():
     state[:, 0:3] = torch.tensor([[0.0, 0.0, 2.0], [0.5, 0.0, 2.0], [1.0, 0.0, 2.0]], dtype=F64)
     out = task.step(state.t())
     np.testing.assert_allclose(out.pos_err_m, [0.0, 0.5, 1.0], atol=1e-12)
-    np.testing.assert_allclose(out.reward, np.exp(-np.array([0.0, 0.5, 1.0]) / 0.5), atol=1e-12)
+    # alive bonus 0.5 + exp(-distance / 1 m) at zero velocity (config/tasks/hover.yaml)
+    np.testing.assert_allclose(out.reward, 0.5 + np.exp(-np.array([0.0, 0.5, 1.0]) / 1.0), atol=1e-12)
 
 
 def _line_racing_task(n=1):
@@ -212,3 +213,28 @@ def test_presets_searched_in_source_tree_and_installed_share_dir(monkeypatch, tm
     (share / "hover.yaml").write_text("episode_length_s: 3.0\n")
     monkeypatch.setattr(tasks, "task_config_dirs", lambda: [tmp_path / "missing", share])
     assert load_task_config("hover").episode_length_s == 3.0
+
+
+def test_hover_reward_ranks_hovering_above_flying_and_flying_above_crashing():
+    """The default hover reward makes staying airborne worth more than crashing at once (docs/learning.md)."""
+    from ssm_mbrl_ros.evaluation.agents import make_agent
+    from ssm_mbrl_ros.evaluation.rollout import run_episodes
+    from ssm_mbrl_ros.sim.env import make_env
+
+    def mean_return(agent_fn):
+        env = make_env("hover", 8, seed=4)
+        return float(run_episodes(env, agent_fn(env), seed=4, record=0, progress=False).episode_return.mean())
+
+    class Drop:  # zero thrust: falls to the ground
+        physical = False
+
+        def reset(self, env_ids=None):
+            pass
+
+        def act(self, obs, env):
+            return torch.tensor([-1.0, 0.0, 0.0, 0.0]).expand(obs.shape[0], 4)
+
+    geometric = mean_return(lambda env: make_agent("geometric", env))
+    open_loop = mean_return(lambda env: make_agent("hover", env))  # hover thrust, no feedback: drifts, then ends
+    crash = mean_return(lambda env: Drop())
+    assert geometric > open_loop > crash, (geometric, open_loop, crash)

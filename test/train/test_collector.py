@@ -11,7 +11,7 @@ from ssm_mbrl_ros.train.sequence_buffer import SequenceBuffer
 
 
 def setup(n=4, length_s=0.1):
-    env = make_env("hover", n, seed=1, overrides=[f"episode_length_s={length_s}"])
+    env = make_env("hover", n, seed=1, overrides=[f"episode_length_s={length_s}", "control_hz=100"])
     buf = SequenceBuffer(n, env.obs_layout.dim, 4, env.privileged_layout.dim, 4000)
     learner = Learner(TrainConfig(preset="tiny", actor_warmup_updates=0), env.obs_layout.dim,
                       env.privileged_layout.dim)

@@ -16,7 +16,7 @@ from ssm_mbrl_ros.train.onnx_collector import CollectorConfig, OnnxCollector, ex
 from ssm_mbrl_ros.world_models.base import make_world_model
 from ssm_mbrl_ros.world_models.config import wm_preset
 
-SHORT = ["episode_length_s=0.3"]
+SHORT = ["episode_length_s=0.3", "control_hz=100"]  # 30-step episodes: the collector mechanics, not the rate
 
 
 def export_tiny(path, task="hover", seed=0, training_config=None):

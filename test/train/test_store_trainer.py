@@ -85,7 +85,7 @@ def test_the_trainers_own_store_carries_its_expert_labels(tmp_path):
     from ssm_mbrl_ros.train.learner import Learner
     from ssm_mbrl_ros.train.sequence_buffer import SequenceBuffer
 
-    env = make_env("hover", 4, seed=0, overrides=["episode_length_s=0.2"])
+    env = make_env("hover", 4, seed=0, overrides=["episode_length_s=0.2", "control_hz=100"])
     buf = SequenceBuffer(4, env.obs_layout.dim, 4, env.privileged_layout.dim, 4000)
     rec = EnvRecorder(EpisodeStore(tmp_path), env, episodes_per_chunk=4)
     col = Collector(env, buf, seed=0, recorder=rec)

@@ -32,15 +32,19 @@ from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, ra
 class HoverReward(RewardConfig):
     """Hover reward weights."""
 
-    alive_bonus: float = doc("reward per step flown, before the position and velocity terms", default=0.0)
+    alive_bonus: float = doc("reward per step flown, before the position and velocity terms", default=0.5)
     pos_weight: float = doc("weight of exp(-distance / pos_scale_m)", default=1.0)
-    pos_scale_m: float = doc("distance scale of the position reward, m", default=0.5)
+    pos_scale_m: float = doc("distance scale of the position reward, m", default=1.0)
     vel_weight: float = doc("penalty per (m/s)^2 of velocity", default=0.01)
 
 
 @dataclass
 class HoverConfig(TaskConfig):
     """Hover task: reach and hold a random setpoint."""
+
+    control_hz: float = doc("control (env step) rate: the policy's rate, Hz", default=25.0)
+    policy_thrust_mps2: tuple = doc("collective-thrust span of a policy's normalised action, m/s^2", default=(4.9, 14.7))
+    policy_max_rate_radps: tuple = doc("body-rate span of a policy's normalised action, rad/s", default=(5.0, 5.0, 2.0))
 
     start_low_m: tuple[float, float, float] = doc("start box lower corner, world ENU, m", default=(-2.0, -2.0, 1.0))
     start_high_m: tuple[float, float, float] = doc("start box upper corner, world ENU, m", default=(2.0, 2.0, 3.0))

@@ -92,7 +92,8 @@ class PolicyNode(Node):
             self.resets += 1
         self._last_odom_s = t0
         ctrl = self.ctrl  # one read: a concurrent swap replaces the reference, never mutates it
-        ctbr = ctrl(odom_to_state17(msg, self._state), 0.0)
+        stamp_s = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec  # the policy steps at its own rate by it
+        ctbr = ctrl(odom_to_state17(msg, self._state), stamp_s)
         self.pub.publish(ctbr_to_twist(ctbr, self._cmd, msg.header.stamp))
         self._times[self._n % len(self._times)] = time.perf_counter() - t0
         self._n += 1

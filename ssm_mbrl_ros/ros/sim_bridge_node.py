@@ -10,7 +10,7 @@ Publishes   odom + TF + trail (through the node's StateOutputs), setpoint (geome
             episode, setpoint and the new episode's first state.
 Subscribes  cmd_ctbr (geometry_msgs/TwistStamped CTBR); the latest command is held for one control
             period, after cmd_timeout_s without one the vehicle gets hover thrust and zero rates
-One drone, stepped by a wall timer at the task's control rate (default 100 Hz); physics compiled
+One drone, stepped by a wall timer at rate_hz (default 100 Hz, whatever the task's policy rate); physics compiled
 with torch inductor by default (about 2 ms per step here; the first start compiles for ~30 s).
 """
 from __future__ import annotations
@@ -41,6 +41,9 @@ class SimBridgeConfig:
     vehicle: str = doc("vehicle name or YAML path", default="agile5")
     seed: int = doc("simulator seed", default=0)
     task_overrides: list = doc("task config overrides KEY=VALUE", default_factory=list)
+    rate_hz: float = doc("simulator step and odometry rate, Hz: the drone's world, not a policy's rate (a policy "
+                         "node runs at the rate its model was trained at and holds each command in between)",
+                         default=100.0)
     compile: bool = doc("compile the physics with torch inductor (needed for 100 Hz real time on 2 cores)",
                         default=True)
     cmd_timeout_s: float = doc("after this long without cmd_ctbr, command hover thrust and zero rates (s)",
@@ -52,6 +55,8 @@ class SimBridgeConfig:
         """Positive timeout."""
         if not self.cmd_timeout_s > 0:
             raise ConfigError(f"{source}.cmd_timeout_s: must be > 0, got {self.cmd_timeout_s}")
+        if not self.rate_hz > 0:
+            raise ConfigError(f"{source}.rate_hz: must be > 0, got {self.rate_hz}")
 
 
 class SimSource:
@@ -61,7 +66,8 @@ class SimSource:
         self.node, self.out = node, outputs
         self.cfg = cfg = read_config(node, SimBridgeConfig)
         torch.set_num_threads(1)
-        self.env = make_env(cfg.task, 1, vehicle=cfg.vehicle, seed=cfg.seed, overrides=list(cfg.task_overrides),
+        self.env = make_env(cfg.task, 1, vehicle=cfg.vehicle, seed=cfg.seed,
+                            overrides=list(cfg.task_overrides) + [f"control_hz={cfg.rate_hz:g}"],
                             compile_physics=cfg.compile)
         self.dt_s = self.env.dt_s
         self._hover = torch.tensor([[GRAVITY_MPS2, 0.0, 0.0, 0.0]])

@@ -72,7 +72,7 @@ def run(args) -> int:
         if not args.config:  # the checkpoint's own config, then this command's flags and --set on top
             import torch
 
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["config"]
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)["config"]
             cfg = resolve_config(args)
             given = {k for k in FLAGS if getattr(args, k, None) is not None}
             given |= {o.split("=", 1)[0].split(".")[0] for o in args.overrides}

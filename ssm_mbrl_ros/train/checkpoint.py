@@ -76,7 +76,7 @@ def load_checkpoint(logdir: Path, device="cpu") -> tuple[dict, dict | None]:
     if not path.is_file():
         raise ConfigError(f"--resume: no {CHECKPOINT} in {logdir}")
     try:
-        payload = torch.load(path, map_location=device, weights_only=False)
+        payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
         raise ConfigError(f"--resume: {path} is not a readable checkpoint: {e}") from e
     replay = None

@@ -71,10 +71,10 @@ class TrainConfig:
                             default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)
-    actor_gate_r2: float = doc("the actor and critic start only once the world model's imagination answers probe "
-                               "actions as the simulator does: body-rate R^2 of the action-response probe "
-                               "(train/action_response.py) at least this (0 = no gate, start after "
-                               "actor_warmup_updates)", default=0.7)
+    actor_gate_r2: float = doc("the actor starts only once the world model's imagination answers probe actions as "
+                               "the simulator does: body-rate R^2 of the action-response probe "
+                               "(train/action_response.py) at least this; the critic learns meanwhile (0 = no gate, "
+                               "start after actor_warmup_updates)", default=0.7)
     probe_every_updates: int = doc("updates between action-response probes (logged as kind 'probe')", default=100)
     actor_mean_limit: float = doc("penalise the actor's pre-tanh mean beyond +-this (squared excess), so it cannot "
                                   "run away to saturated commands (0 = off)", default=2.0)

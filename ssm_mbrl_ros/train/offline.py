@@ -83,7 +83,7 @@ def build_world_model(wm_cfg, init: str | None, obs_dim: int, priv_dim: int, dev
     """A fresh world model, or one loaded from a world_model.pt / training checkpoint.pt for fine-tuning."""
     if init is None:
         return make_world_model(wm_cfg, obs_dim, 4, priv_dim).to(device)
-    wm = world_model_from_payload(torch.load(init, map_location=device, weights_only=False))
+    wm = world_model_from_payload(torch.load(init, map_location=device, weights_only=True))
     if wm.obs_dim != obs_dim:
         raise ValueError(f"{init}: the world model reads {wm.obs_dim} observation values, the bags give {obs_dim}")
     return wm.to(device)

@@ -83,7 +83,7 @@ def test_resume_accepts_a_checkpoint_older_than_an_option_left_at_its_default(ru
 
     d = tmp_path / "old"
     shutil.copytree(run_dir, d)
-    payload = torch.load(d / "checkpoint.pt", weights_only=False)
+    payload = torch.load(d / "checkpoint.pt", weights_only=True)
     del payload["arch"]["world_model"]["priv_standardize"], payload["arch"]["actor"]["latent"]
     del payload["config"]["actor_latent"]
     torch.save(payload, d / "checkpoint.pt")

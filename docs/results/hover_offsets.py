@@ -1,4 +1,4 @@
-"""Where a hover policy settles: per-episode offset over the last second, for the README's diagnosis.
+"""Where a hover policy settles: per-episode offset over the last second, for the diagnosis in docs/training.md.
 
 Usage: python docs/results/hover_offsets.py POLICY.onnx [--episodes 100] [--seed 0] [--labels EXPERT]
 Prints the success rate, percentiles of the final error, the mean and across-episode standard

@@ -28,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="env-steps timed per batch size (steps = this / num_envs, at least 20)")
     s.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="task config override, e.g. --set control_hz=100 (the README's table: hover's policy now "
+                   help="task config override, e.g. --set control_hz=100 (docs/benchmarks.md's table: hover's policy now "
                         "runs at 25 Hz, i.e. 20 physics substeps per env step instead of 5)")
     s.add_argument("--compile", default=True, action=argparse.BooleanOptionalAction,
                    help="torch.compile the physics substeps (inductor; 20-45 s compile per batch size)")

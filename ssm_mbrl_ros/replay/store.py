@@ -10,7 +10,7 @@ eviction). Several processes may write to one store (on one filesystem): a write
 chunk number by creating `.tmp_chunk_<n>` with mkdir, which fails for every other writer, and
 takes the next number when `chunk_<n>` already exists, so numbers never collide.
 
-Topics in a chunk (ROS conventions, README "Conventions"):
+Topics in a chunk (ROS conventions: README, "Conventions"):
     /odom          nav_msgs/msg/Odometry: frame_id odom (ENU), child base_link (FLU); pose = position m and
                    attitude body->world; twist = linear velocity m/s and body rates rad/s, both in the
                    child frame (body FLU, per nav_msgs/Odometry).

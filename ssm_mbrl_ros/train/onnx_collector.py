@@ -1,6 +1,6 @@
 """Collection with the deployable artifact: a vector env flown by the exported ONNX policy, episodes to the store.
 
-The decoupled data path (README, "Episode store, bags and offline training"): collectors act with the exported
+The decoupled data path (docs/bags.md): collectors act with the exported
 recurrent policy through the torch-free runtime (runtime/policy.py, batch N = one row per simulated drone), write finished
 episodes as rosbag2 MCAP chunks into an episode store (replay/store.py), and swap in each new
 model the trainer announces; the trainer (train/store_trainer.py) samples from the same store.

@@ -1,4 +1,4 @@
-"""Training from the bag-backed episode store: the trainer side of the decoupled data path (README, "Episode store, bags and offline training").
+"""Training from the bag-backed episode store: the trainer side of the decoupled data path (docs/bags.md).
 
 Collectors (train/onnx_collector.py, or the recorder on a real drone) write rosbag2 MCAP chunks
 into a store directory; this trainer polls it for complete chunks (`.tmp_*` ones are still being

@@ -39,7 +39,7 @@ from .curves import plot_curves
 from .learner import Learner
 from .sequence_buffer import SequenceBuffer
 
-SOLVED_SUCCESS = 0.95  # the hover target of the README: >= 95 % of evaluation episodes succeed
+SOLVED_SUCCESS = 0.95  # the hover target (docs/training.md): >= 95 % of evaluation episodes succeed
 
 
 def _dist():

@@ -1,5 +1,5 @@
 """The fly_real graph on its embedded default (no drone), in lockstep so that a loaded CI machine cannot trip the
-50 ms staleness guards (real time: `ssm-mbrl launch fly_real`, measured in the README): fc-sim (stand-in PX4 over MAVLink/UDP) -> fc_link ->
+50 ms staleness guards (real time: `ssm-mbrl launch fly_real`, measured in docs/ros.md): fc-sim (stand-in PX4 over MAVLink/UDP) -> fc_link ->
 fc/odom -> state_bridge (source=px4) -> odom -> policy (shipped hover model) -> cmd_ctbr -> fc_link -> fc-sim.
 The drone takes off and hovers, no failsafe fires, the recorder writes the flight to an episode store that the
 bag reader accepts, and Ctrl-C stops every process."""

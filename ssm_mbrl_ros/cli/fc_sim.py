@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 
@@ -22,6 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="override a config field, e.g. --set loss=0.2 --set jitter_s=0.05 (repeatable)")
     p.add_argument("--duration", type=float, default=None,
                    help="stop after this many seconds of wall time (default: run)")
+    add_link_security_args(p)
     p.add_argument("--lockstep", action="store_true",
                    help="simulated time advances one control period per SET_ATTITUDE_TARGET received (like PX4 "
                         "SITL lockstep); telemetry stamps and failsafe timeouts are simulated time")
@@ -47,9 +49,22 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--lockstep", action="store_true",
                    help="run fc-sim --lockstep and the loop on its simulated clock: --duration/--settle are simulated "
                         "seconds, the flight runs as fast as the computation, and a run is reproducible")
+    add_link_security_args(f, remote=False)
     f.add_argument("--json", dest="json_path", default=None, help="write the result JSON here")
     f.set_defaults(run=run_fly_sim)
     return p
+
+
+def add_link_security_args(p, remote: bool = True) -> None:
+    """--signing-key-file (and --allow-remote) for commands that open a MAVLink link."""
+    p.add_argument("--signing-key-file", default=None, metavar="FILE",
+                   help="MAVLink 2 signing: a file holding the 32-byte key as 64 hex digits (the same key as the "
+                        "other side; PX4: docs/px4.md). Unsigned or wrongly signed messages are then rejected and "
+                        "counted. Default: $MAVLINK_SIGNING_KEY if set, else unsigned")
+    if remote:
+        p.add_argument("--allow-remote", action="store_true",
+                       help="allow a non-loopback address in --url (listen on or send to a network); without it "
+                            "fc-sim only talks on 127.0.0.1. Sign a networked link (--signing-key-file)")
 
 
 def fc_sim_config(args):
@@ -61,6 +76,12 @@ def fc_sim_config(args):
     data = {**data, "url": args.url, "vehicle": args.vehicle}
     if getattr(args, "lockstep", False):
         data["lockstep"] = True
+    if getattr(args, "allow_remote", False):
+        data["allow_remote"] = True
+    if getattr(args, "signing_key_file", None):
+        from ssm_mbrl_ros.link.transport import signing_key
+
+        data["signing_key_hex"] = signing_key(key_file=args.signing_key_file).hex()
     return from_dict(FcSimConfig, apply_overrides(data, args.overrides), args.config or "fc-sim")
 
 
@@ -70,9 +91,14 @@ def run_fc_sim(args) -> int:
 
     fc = FcSim(fc_sim_config(args))
     signal.signal(signal.SIGTERM, lambda *_: fc._stop.set())  # stop cleanly and print the summary
-    where = f"{fc.cfg.url} (local port {fc.port})" if fc.cfg.url.startswith("udpin") else fc.cfg.url
+    from ssm_mbrl_ros.link.transport import link_security_counts, local_address
+
     clock = f"lockstep (timeout {fc.cfg.lockstep_timeout_s:g} s)" if fc.cfg.lockstep else "real time"
-    print(f"fc-sim: PX4 stand-in on {where}, vehicle {fc.cfg.vehicle}, {clock}", flush=True)
+    signed = "signed (MAVLink 2)" if fc.conn.mav.signing.secret_key is not None else "UNSIGNED"
+    print(f"fc-sim: PX4 stand-in, url {fc.cfg.url}, socket {local_address(fc.conn)}, {signed}, "
+          f"vehicle {fc.cfg.vehicle}, {clock}", flush=True)
+    if fc.cfg.allow_remote:
+        print("fc-sim: WARNING: --allow-remote: reachable from the network", flush=True)
     try:
         fc.run(args.duration)
     finally:
@@ -80,7 +106,8 @@ def run_fc_sim(args) -> int:
         for t, text in fc.stats.events:
             print(f"fc-sim [{t:8.3f} s] {text}")
         print(f"fc-sim: {fc.stats.steps} steps ({fc.stats.late_steps} late), {fc.stats.setpoints} setpoints, "
-              f"{fc.stats.bad_data} bad packets, {fc.stats.rejected} rejected", flush=True)
+              f"{fc.stats.bad_data} bad packets, {fc.stats.rejected} rejected, {fc.stats.clamped} clamped; refused: "
+              f"{link_security_counts(fc.conn)}", flush=True)
     return 0
 
 
@@ -95,7 +122,7 @@ def run_fly_sim(args) -> int:
     torch.set_num_threads(1)
     try:
         target = [float(x) for x in args.target.split(",")]
-        assert len(target) == 3
+        assert len(target) == 3 and all(math.isfinite(x) for x in target)
     except (ValueError, AssertionError) as exc:
         raise ConfigError(f"--target: expected x,y,z in metres, got {args.target!r}") from exc
     controller = None
@@ -111,9 +138,11 @@ def run_fly_sim(args) -> int:
             controller = OnnxHoverController(args.policy, target)
         except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
             raise ConfigError(f"--policy: {e}") from e
+    from ssm_mbrl_ros.link.transport import signing_key
+
     r = rehearse(args.duration, target, args.vehicle, args.overrides, settle_s=args.settle,
                  supervisor_overrides={"max_state_age_s": args.max_state_age}, controller=controller,
-                 lockstep=args.lockstep)
+                 lockstep=args.lockstep, signing_key=signing_key(key_file=args.signing_key_file))
     r["controller"] = f"policy:{args.policy}" if args.policy else "geometric"
     log = r.pop("log")
     print(r.pop("fc_sim_output").rstrip())

@@ -8,6 +8,7 @@ strings (values parsed as YAML) to a plain dict before it is checked.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -70,6 +71,8 @@ def _check_value(value, tp, where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
+        if isinstance(value, float) and not math.isfinite(value):  # an untyped list item ([x, y, nan]) too
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -108,8 +111,15 @@ def _check_value(value, tp, where: str):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return dict(value)
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

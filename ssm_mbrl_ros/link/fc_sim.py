@@ -35,6 +35,7 @@ from ssm_mbrl_ros.link.fc_sim_lockstep import LockstepLoop
 from ssm_mbrl_ros.link.px4_modes import (FORCE_DISARM_MAGIC, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
                                          MAV_MODE_FLAG_SAFETY_ARMED, MODES, encode_custom_mode)
 from ssm_mbrl_ros.link.thrust_map import GRAVITY_MPS2, ThrustMap
+from ssm_mbrl_ros.link.transport import signing_key
 
 DEFAULT_RATES_HZ = {"HEARTBEAT": 1.0, "SYS_STATUS": 1.0, "ATTITUDE_QUATERNION": 50.0,
                     "LOCAL_POSITION_NED": 30.0, "HIGHRES_IMU": 50.0, "ODOMETRY": 0.0}
@@ -62,7 +63,9 @@ class FcSimConfig:
     battery_life_s: float = doc("armed time from full to empty battery, s", default=900.0)
     seed: int = doc("random seed for loss and jitter", default=0)
     system_id: int = doc("MAVLink system id of the autopilot", default=1)
-    signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits (32 bytes); empty = no signing", default="")
+    signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits (32 bytes); empty = no signing. With a key, "
+                               "unsigned or wrongly signed messages are rejected and counted", default="")
+    allow_remote: bool = doc("allow a non-loopback UDP address in url (talk over a network: sign it)", default=False)
     pos_noise_m: float = doc("Gaussian noise std on reported positions (estimator error), m", default=0.0)
     vel_noise_mps: float = doc("Gaussian noise std on reported velocities, m/s", default=0.0)
     wind_mps: list = doc("constant wind ENU m/s acting on the simulated drone", default_factory=lambda: [0.0, 0.0, 0.0])
@@ -100,6 +103,12 @@ class FcSimConfig:
                               f"known {sorted(DEFAULT_RATES_HZ)}")
 
 
+def printable(text) -> str:
+    """A received text safe for a terminal: printable ASCII only (escape codes and control bytes become '?'), 50
+    characters at most."""
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text)[:50])
+
+
 @dataclass
 class _Setpoint:
     rates_frd: np.ndarray
@@ -114,7 +123,8 @@ class FcSimStats:
     rx: int = 0
     rx_dropped: int = 0
     bad_data: int = 0
-    rejected: int = 0  # messages ignored as malformed or unsupported
+    rejected: int = 0  # messages ignored as malformed or unsupported, commands refused for their arguments
+    clamped: int = 0  # setpoints limited to [0, 1] thrust and the vehicle's maximum rates
     setpoints: int = 0
     steps: int = 0
     late_steps: int = 0
@@ -139,8 +149,9 @@ class FcSim(LockstepLoop):
         start = self.sim.hover_state(config.start_pos_m)
         start[13:17] = 0.0  # rotors stopped
         self.sim.reset(start)
-        key = bytes.fromhex(config.signing_key_hex) if config.signing_key_hex else None
-        self.conn = ml.open_connection(config.url, config.system_id, 1, key)
+        key = signing_key(config.signing_key_hex, source="fc_sim.signing_key_hex")  # or $MAVLINK_SIGNING_KEY
+        self.conn = ml.open_connection(config.url, config.system_id, 1, key, allow_remote=config.allow_remote)
+        self._max_rate_radps = np.asarray(self.vehicle.max_rate_radps, float)  # FRD roll, pitch, yaw magnitudes
         self._wind = np.asarray(config.wind_mps, dtype=float)
         self.mav = ml.mavlink
         self.rng = random.Random(config.seed)
@@ -284,18 +295,29 @@ class FcSim(LockstepLoop):
 
     def _handle(self, msg, now: float) -> None:
         kind = msg.get_type()
+        guard = self.conn.peer_guard
+        if guard is not None and guard.peer is None:  # udpin: PX4 too keeps the first partner that talks to it
+            if kind != "HEARTBEAT" or msg.get_srcSystem() == self.cfg.system_id:
+                self.stats.rejected += 1  # nothing counts before a peer announced itself with a heartbeat
+                return
+            guard.lock()
         if kind == "SET_ATTITUDE_TARGET":
             if msg.target_system not in (0, self.cfg.system_id):
                 return
             rates = [msg.body_roll_rate, msg.body_pitch_rate, msg.body_yaw_rate]
             if (msg.type_mask & 128 == 0 or msg.type_mask & 0b1000111 != 0
                     or not all(math.isfinite(x) for x in rates + [msg.thrust])):
-                self.stats.rejected += 1  # only body rates + thrust with attitude ignored is supported
+                self.stats.rejected += 1  # only body rates + thrust with attitude ignored; never a NaN to the mixer
                 return
-            self.setpoint = _Setpoint(np.asarray(rates, float), float(msg.thrust), now)
+            # PX4 limits what reaches the rate controller: thrust to [0, 1], rates to the vehicle's maxima
+            clipped_rates = np.clip(np.asarray(rates, float), -self._max_rate_radps, self._max_rate_radps)
+            thrust = min(max(float(msg.thrust), 0.0), 1.0)
+            if thrust != msg.thrust or not np.array_equal(clipped_rates, rates):
+                self.stats.clamped += 1
+            self.setpoint = _Setpoint(clipped_rates, thrust, now)
             self.stats.setpoints += 1
         elif kind == "STATUSTEXT" and len(self.stats.events) < 1000:
-            self.stats.events.append((round(now, 3), "companion: " + str(msg.text)[:50]))
+            self.stats.events.append((round(now, 3), "companion: " + printable(msg.text)))
         elif kind == "COMMAND_LONG":
             if msg.target_system not in (0, self.cfg.system_id):
                 return
@@ -304,11 +326,12 @@ class FcSim(LockstepLoop):
     def _command(self, msg, now: float) -> None:
         m, c = self.mav, msg.command
         p = [msg.param1, msg.param2, msg.param3, msg.param4, msg.param5, msg.param6, msg.param7]
-        if not all(math.isfinite(x) for x in p[:3]):
-            self.stats.rejected += 1
-            return self._ack(c, m.MAV_RESULT_DENIED)
         if c == m.MAV_CMD_COMPONENT_ARM_DISARM:
-            if p[0] >= 0.5:
+            # PX4: param1 is 1 (arm) or 0 (disarm), anything else is refused; 21196 in param2 forces a disarm
+            if p[0] not in (0.0, 1.0):
+                self.stats.rejected += 1
+                return self._ack(c, m.MAV_RESULT_DENIED)
+            if p[0] == 1.0:
                 if not self.armed:
                     self.armed = True
                     self.ctrl.reset()
@@ -324,6 +347,10 @@ class FcSim(LockstepLoop):
                 return self._ack(c, m.MAV_RESULT_ACCEPTED)
             return self._ack(c, m.MAV_RESULT_DENIED)
         if c == m.MAV_CMD_DO_SET_MODE:
+            if not all(math.isfinite(x) for x in p[:2]) or not 0 <= p[0] < 256:
+                self.stats.rejected += 1
+                return self._ack(c, m.MAV_RESULT_DENIED)
+            p[2] = p[2] if math.isfinite(p[2]) else 0.0  # NaN = default (no sub mode)
             if not int(p[0]) & MAV_MODE_FLAG_CUSTOM_MODE_ENABLED:
                 return self._ack(c, m.MAV_RESULT_DENIED)
             target = next((n for n, (mm, ss) in MODES.items() if mm == int(p[1]) and ss == int(p[2])), None)
@@ -336,6 +363,9 @@ class FcSim(LockstepLoop):
             return self._ack(c, m.MAV_RESULT_ACCEPTED)
         if c == m.MAV_CMD_SET_MESSAGE_INTERVAL:
             names = {getattr(m, f"MAVLINK_MSG_ID_{n}"): n for n in self.rates_hz}
+            if not all(math.isfinite(x) for x in p[:2]):
+                self.stats.rejected += 1
+                return self._ack(c, m.MAV_RESULT_DENIED)
             name = names.get(int(p[0]))
             if name is None:
                 return self._ack(c, m.MAV_RESULT_UNSUPPORTED)

@@ -2,11 +2,12 @@
 
 One background thread receives (telemetry, heartbeats, COMMAND_ACK) and sends our 1 Hz heartbeat;
 the caller's thread streams setpoints and issues commands. Commands are COMMAND_LONG with
-COMMAND_ACK matching and retries (confirmation field counts the retries). Connection URLs:
+COMMAND_ACK matching and retries (confirmation field counts the retries). Connection URLs, loopback binding,
+peer locking and signing: link/transport.py.
 
-    udpin:HOST:PORT     listen on HOST:PORT, reply to whoever talks (PX4 SITL sends to 14540)
-    udpout:HOST:PORT    send to HOST:PORT from an ephemeral port
-    serial:DEVICE[:BAUD]  a serial port (default 921600 baud), e.g. serial:/dev/ttyACM0:57600
+The link talks to one flight controller: messages count only from the configured system / component id
+(PX4's 1 / 1 by default) and, over UDP, from the address of the first heartbeat with those ids; everything else
+is dropped and counted (`rx_foreign`, `security_counts()`), and the target never changes while the link is open.
 
 Clocks: `link.clock()` is the time every stamp uses (telemetry receive times, heartbeat, commands
 sent, setpoint stream). By default it is the companion's monotonic clock. With lockstep=True
@@ -18,24 +19,22 @@ Timeouts (waiting for the FC, for ACKs) always run on the wall clock.
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ssm_mbrl_ros.core.config import ConfigError
 from ssm_mbrl_ros.core.frames import flu_to_frd
 from ssm_mbrl_ros.link.px4_modes import (FORCE_DISARM_MAGIC, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
                                          MAV_MODE_FLAG_SAFETY_ARMED, MODES, decode_custom_mode, mode_name)
 from ssm_mbrl_ros.link.telemetry import Telemetry
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
 
-os.environ.setdefault("MAVLINK20", "1")  # before pymavlink picks its wire protocol
-from pymavlink import mavutil  # noqa: E402
+from ssm_mbrl_ros.link.transport import bound_port, open_connection, parse_url  # noqa: F401 (re-exported)
+from pymavlink import mavutil  # noqa: E402  (transport set MAVLINK20 first)
 
-mavlink = None  # the common-dialect module, bound by open_connection
+mavlink = mavutil.mavlink  # the common dialect (MAVLINK20=1 set by transport before pymavlink was imported)
 
 TYPE_MASK_IGNORE_ATTITUDE = 128  # SET_ATTITUDE_TARGET: use body rates + thrust, ignore q
 TELEMETRY_MESSAGES = ("ATTITUDE_QUATERNION", "LOCAL_POSITION_NED", "HIGHRES_IMU", "SYS_STATUS", "ODOMETRY")
@@ -46,55 +45,23 @@ class LinkError(RuntimeError):
     """The flight controller did not answer, or refused a command."""
 
 
-def parse_url(url: str) -> tuple[str, int]:
-    """Validate a connection URL; returns (pymavlink device string, baud). Raises ConfigError."""
-    if url.startswith("udp://"):
-        url = "udpin:" + url[len("udp://"):]
-    kind, _, rest = url.partition(":")
-    if kind in ("udpin", "udpout"):
-        host, _, port = rest.rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ConfigError(f"link url {url!r}: expected {kind}:HOST:PORT with PORT in 0..65535")
-        return f"{kind}:{host}:{port}", 0
-    if kind == "serial":
-        dev, baud = rest, ""
-        if ":" in rest and rest.rsplit(":", 1)[1].isdigit():
-            dev, baud = rest.rsplit(":", 1)
-        if not dev:
-            raise ConfigError(f"link url {url!r}: expected serial:DEVICE[:BAUD]")
-        return dev, int(baud) if baud else 921600
-    raise ConfigError(f"link url {url!r}: expected udpin:HOST:PORT, udpout:HOST:PORT or serial:DEVICE[:BAUD]")
-
-
-def open_connection(url: str, source_system: int, source_component: int, signing_key: bytes | None = None):
-    """Open a pymavlink connection (MAVLink 2, common dialect); optional MAVLink 2 signing (32-byte key)."""
-    global mavlink
-    device, baud = parse_url(url)
-    kw = dict(baud=baud) if baud else {}
-    conn = mavutil.mavlink_connection(device, dialect="common", source_system=source_system,
-                                      source_component=source_component, autoreconnect=False, **kw)
-    mavlink = mavutil.mavlink
-    if signing_key is not None:
-        if len(signing_key) != 32:
-            raise ConfigError(f"signing key must be 32 bytes, got {len(signing_key)}")
-        conn.setup_signing(signing_key, sign_outgoing=True, allow_unsigned_callback=lambda *_: False)
-    return conn
-
-
-def bound_port(conn) -> int:
-    """Local UDP port of a pymavlink UDP connection (after binding port 0)."""
-    return conn.port.getsockname()[1]
-
-
 class MavLink:
     """Offboard link: heartbeats, telemetry -> ENU/FLU state, commands with ACK/retry, CTBR setpoints."""
 
     def __init__(self, url: str, thrust_map: ThrustMap, *, system_id: int = 245, component_id: int = 191,
                  signing_key: bytes | None = None, clock=time.monotonic, lockstep: bool = False,
-                 on_state=None):
+                 on_state=None, fc_system_id: int = 1, fc_component_id: int = 1, allow_remote: bool = False):
         """on_state(): optional callback from the receive thread whenever a newer full state is in (lockstep:
-        after each step's SYSTEM_TIME; else when the pose stamp advances). Keep it short; it must not block."""
-        self.conn = open_connection(url, system_id, component_id, signing_key)
+        after each step's SYSTEM_TIME; else when the pose stamp advances). Keep it short; it must not block.
+        fc_system_id / fc_component_id: the only flight controller this link listens to (PX4 default 1 / 1).
+        allow_remote: a non-loopback UDP address is allowed (see link/transport.py)."""
+        for name, v in (("system_id", system_id), ("component_id", component_id), ("fc_system_id", fc_system_id),
+                        ("fc_component_id", fc_component_id)):
+            if not 1 <= int(v) <= 255:
+                raise ValueError(f"{name}: MAVLink ids are 1..255, got {v}")
+        self.conn = open_connection(url, system_id, component_id, signing_key, allow_remote=allow_remote)
+        self.fc_ids = (int(fc_system_id), int(fc_component_id))
+        self.rx_foreign = 0  # messages from other system / component ids, ignored
         self.thrust_map = thrust_map
         self.lockstep = lockstep
         self.on_state = on_state
@@ -283,6 +250,12 @@ class MavLink:
         interval_us = -1.0 if rate_hz <= 0 else 1e6 / rate_hz
         return self.command(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, [float(msg_id), interval_us])
 
+    def security_counts(self) -> dict[str, int]:
+        """Traffic the link refused: other ids (rx_foreign), other addresses, unsigned or badly signed messages."""
+        from ssm_mbrl_ros.link.transport import link_security_counts
+
+        return {"foreign_ids": self.rx_foreign, **link_security_counts(self.conn)}
+
     # ---- receiving ----
     def _rx_loop(self) -> None:
         next_hb = 0.0
@@ -316,14 +289,20 @@ class MavLink:
         if kind == "BAD_DATA":
             self.rx_errors += 1
             return
-        if self.target_system is not None and msg.get_srcSystem() != self.target_system:
+        if (msg.get_srcSystem(), msg.get_srcComponent()) != self.fc_ids:
+            self.rx_foreign += 1  # another vehicle, a ground station, or a spoofer: never our flight controller
             return
+        if self.target_system is None and (kind != "HEARTBEAT" or msg.autopilot == mavlink.MAV_AUTOPILOT_INVALID):
+            return  # nothing counts before the flight controller's own heartbeat locked the peer
         self.rx_counts[kind] = self.rx_counts.get(kind, 0) + 1
         if kind == "HEARTBEAT":
             if msg.autopilot == mavlink.MAV_AUTOPILOT_INVALID:
                 return
             with self._cond:
-                self.target_system, self.target_component = msg.get_srcSystem(), msg.get_srcComponent()
+                if self.target_system is None:
+                    if self.conn.peer_guard is not None:
+                        self.conn.peer_guard.lock()
+                    self.target_system, self.target_component = self.fc_ids
                 self.fc_heartbeat_s = now
                 self.armed = bool(msg.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
                 self.custom_mode = decode_custom_mode(msg.custom_mode)

@@ -6,6 +6,7 @@ never competes with the control loop for the Python GIL, like a real autopilot.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from ssm_mbrl_ros.link.mavlink_link import MavLink, bound_port
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
 from ssm_mbrl_ros.link.supervisor import Supervisor, SupervisorConfig
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
+from ssm_mbrl_ros.link.transport import SIGNING_KEY_ENV
 
 
 def default_supervisor_config(vehicle, **overrides) -> SupervisorConfig:
@@ -36,13 +38,18 @@ def supervisor_config(vehicle, path: str = "", overrides=(), **defaults) -> Supe
 
 
 @contextmanager
-def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: bool = False):
-    """Start `ssm-mbrl fc-sim` sending to 127.0.0.1:port in a subprocess; stops it (by pid) on exit."""
+def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: bool = False,
+                   signing_key: bytes | None = None):
+    """Start `ssm-mbrl fc-sim` sending to 127.0.0.1:port in a subprocess; stops it (by pid) on exit. A signing key
+    reaches it through the environment (never the command line, which other users can read)."""
     cmd = [sys.executable, "-m", "ssm_mbrl_ros.cli.fc_sim", "fc-sim", "--url", f"udpout:127.0.0.1:{port}",
            "--vehicle", vehicle] + (["--lockstep"] if lockstep else [])
     for o in overrides:
         cmd += ["--set", o]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {k: v for k, v in os.environ.items() if k != SIGNING_KEY_ENV}
+    if signing_key is not None:
+        env[SIGNING_KEY_ENV] = signing_key.hex()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         yield proc
     finally:
@@ -55,13 +62,15 @@ def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: b
 
 
 @contextmanager
-def session(vehicle_name: str = "agile5", fc_overrides=(), lockstep: bool = False):
-    """A link connected to a freshly started fc-sim subprocess; yields (link, vehicle, process)."""
+def session(vehicle_name: str = "agile5", fc_overrides=(), lockstep: bool = False, signing_key: bytes | None = None):
+    """A link connected to a freshly started fc-sim subprocess (both signed with signing_key if given); yields
+    (link, vehicle, process)."""
     from ssm_mbrl_ros.sim.vehicle import load_vehicle
 
     vehicle = load_vehicle(vehicle_name)
-    with MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(vehicle), lockstep=lockstep) as link:
-        with fc_sim_process(bound_port(link.conn), fc_overrides, vehicle_name, lockstep) as proc:
+    with MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(vehicle), lockstep=lockstep,
+                 signing_key=signing_key) as link:
+        with fc_sim_process(bound_port(link.conn), fc_overrides, vehicle_name, lockstep, signing_key) as proc:
             yield link, vehicle, proc
 
 
@@ -85,13 +94,14 @@ def summarize(log, target_pos_m, settle_s: float) -> dict:
 
 def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_name: str = "agile5",
              fc_overrides=(), supervisor_overrides: dict | None = None, settle_s: float = 3.0,
-             inject=None, controller=None, land: bool = True, lockstep: bool = False) -> dict:
+             inject=None, controller=None, land: bool = True, lockstep: bool = False,
+             signing_key: bytes | None = None) -> dict:
     """Fly `duration_s` s of offboard hover through fc-sim; returns summarize() plus the FlightLog.
 
     lockstep=True runs fc-sim --lockstep and the loop on its simulated clock: duration_s and settle_s are
     simulated seconds, and the flight takes as long as the computation (faster than real time here).
     """
-    with session(vehicle_name, fc_overrides, lockstep) as (link, vehicle, proc):
+    with session(vehicle_name, fc_overrides, lockstep, signing_key) as (link, vehicle, proc):
         sup = Supervisor(default_supervisor_config(vehicle, **(supervisor_overrides or {})))
         controller = controller or GeometricPolicy(vehicle, target_pos_m)
         controller(np.r_[0.0, 0, 0, 1, 0, 0, 0, np.zeros(10)], 0.0)  # warm-up: a first ONNX/torch call is slow
@@ -104,7 +114,9 @@ def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_nam
         final_mode = link.mode
         proc.terminate()
         fc_output = proc.communicate(timeout=5.0)[0] or ""
+        refused = link.security_counts()
     return {**summarize(log, target_pos_m, settle_s), "duration_s": duration_s, "final_mode": final_mode,
+            "signed": signing_key is not None, "link_refused": refused,
             "fc_sim_output": fc_output[-2000:], "log": log}
 
 

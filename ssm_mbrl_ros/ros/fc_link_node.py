@@ -55,13 +55,26 @@ class FcLinkConfig:
     lockstep: bool = doc("against fc-sim --lockstep: FC (simulated) time, one step per answered state", default=False)
     lockstep_timeout_s: float = doc("lockstep: wall s to wait for the controller's answer before free-running",
                                     default=0.5)
-    auto_arm: bool = doc("arm and switch to OFFBOARD once the stream runs and pre-arm passes (rehearsal only)",
-                         default=False)
+    auto_arm: bool = doc("arm and switch to OFFBOARD once the stream runs and pre-arm passes (rehearsals against "
+                         "fc-sim; with flight_controller 'real' it also needs auto_arm_real_fc)", default=False)
+    flight_controller: str = doc("'real' (a PX4 or SITL: the default) or 'sim' (the stand-in fc-sim the graph started "
+                                 "with sim_fc:=true)", default="real")
+    auto_arm_real_fc: bool = doc("second, explicit consent for auto_arm with a real flight controller: the node arms "
+                                 "and takes OFFBOARD by itself, without a pilot", default=False)
+    fc_system_id: int = doc("MAVLink system id of the flight controller; the only one listened to (PX4: MAV_SYS_ID)",
+                            default=1)
+    fc_component_id: int = doc("MAVLink component id of the autopilot (PX4: 1)", default=1)
+    allow_remote: bool = doc("allow a non-loopback UDP address in url (e.g. udpin:0.0.0.0:14540 for a SITL on "
+                             "another host); sign such a link", default=False)
     supervisor_config: str = doc("SupervisorConfig YAML (config/link/supervisor.yaml); empty = vehicle limits and "
                                  "a 10 x 10 x 6 m geofence", default="")
     supervisor_overrides: list = doc("supervisor overrides KEY=VALUE, e.g. [max_command_age_s=0.1]",
                                      default_factory=list)
-    signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits; empty = unsigned", default="")
+    signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits (or $MAVLINK_SIGNING_KEY); with a key, "
+                               "unsigned or wrongly signed messages are rejected and counted; empty = unsigned",
+                               default="")
+    signing_key_file: str = doc("file holding the signing key (64 hex digits), read when signing_key_hex is empty",
+                                default="")
     odom_topic: str = doc("FC state output topic", default="fc/odom")
     cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
     surprise_topic: str = doc("world-model surprise input (std_msgs/Float32); empty = none", default="")
@@ -81,6 +94,14 @@ class FcLinkConfig:
                 raise ConfigError(f"{source}.{name}: must be > 0, got {getattr(self, name)}")
         if not 0 <= self.hover_throttle < 1:
             raise ConfigError(f"{source}.hover_throttle: expected 0 (auto) or a value in (0, 1)")
+        if self.flight_controller not in ("real", "sim"):
+            raise ConfigError(f"{source}.flight_controller: expected real or sim, got {self.flight_controller!r}")
+        if self.auto_arm and self.flight_controller == "real" and not self.auto_arm_real_fc:
+            raise ConfigError(f"{source}.auto_arm: refusing to arm a real flight controller by itself; the pilot arms "
+                              "and switches to OFFBOARD (set auto_arm_real_fc: true as well only if you mean it)")
+        for name in ("fc_system_id", "fc_component_id"):
+            if not 1 <= getattr(self, name) <= 255:
+                raise ConfigError(f"{source}.{name}: MAVLink ids are 1..255, got {getattr(self, name)}")
         if self.lockstep and self.backend != "mavlink":
             raise ConfigError(f"{source}.lockstep: only with backend mavlink (fc-sim --lockstep)")
         try:
@@ -128,8 +149,14 @@ class FcLinkNode(Node):
         from ssm_mbrl_ros.link.mavlink_link import MavLink
         from ssm_mbrl_ros.link.offboard_loop import connect
 
-        key = bytes.fromhex(self.cfg.signing_key_hex) if self.cfg.signing_key_hex else None
-        link = MavLink(self.cfg.url, tmap, lockstep=self.cfg.lockstep, on_state=self.publish_state, signing_key=key)
+        from ssm_mbrl_ros.link.transport import signing_key
+
+        c = self.cfg
+        key = signing_key(c.signing_key_hex, c.signing_key_file or None, source="fc_link.signing_key_hex")
+        link = MavLink(c.url, tmap, lockstep=c.lockstep, on_state=self.publish_state, signing_key=key,
+                       fc_system_id=c.fc_system_id, fc_component_id=c.fc_component_id, allow_remote=c.allow_remote)
+        self.get_logger().info(f"MAVLink {'signed' if key else 'UNSIGNED'}, listening to system {c.fc_system_id} "
+                               f"component {c.fc_component_id} only")
         self.link = link
 
         def setup():  # off the executor: waits for the FC (which may boot later) and ACKs

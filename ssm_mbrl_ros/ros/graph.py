@@ -92,7 +92,10 @@ GRAPHS = {
                    "record": ("true", "record odom, cmd_ctbr and setpoints to the episode store"),
                    "lockstep": ("false", "fc-sim --lockstep and fc_link on its simulated clock (rehearsal only: "
                                          "reproducible and immune to a loaded machine)")},
-        params_if={"lockstep": {"fc_link": {"lockstep": True}}},
+        # the stand-in FC is the only one the graph arms by itself; a real one needs the pilot (or, explicitly,
+        # fc_link.auto_arm + fc_link.auto_arm_real_fc in the parameter file)
+        params_if={"lockstep": {"fc_link": {"lockstep": True}},
+                   "sim_fc": {"fc_link": {"flight_controller": "sim", "auto_arm": True}}},
         not_exercised=("PX4 SITL / Gazebo and a real drone", "the px4_msgs backend of fc_link")),
     "replay_train": Graph(
         "replay_train", (TRAINER,), "replay_train.yaml",

@@ -78,7 +78,7 @@ def _stop(proc):
 
 def test_takeoff_hover_then_stale_command_hold_then_kill():
     fc = FcSim(FcSimConfig(url="udpin:127.0.0.1:0", lockstep=True)).start()
-    proc = _node(f"url:=udpout:127.0.0.1:{fc.port}", "lockstep:=true", "auto_arm:=true")
+    proc = _node(f"url:=udpout:127.0.0.1:{fc.port}", "lockstep:=true", "auto_arm:=true", "flight_controller:=sim")
     rclpy.init()
     ctl = Controller()
     out = ""
@@ -122,7 +122,7 @@ def test_takeoff_hover_then_stale_command_hold_then_kill():
 def test_real_time_mode_hovers_and_holds_when_the_controller_stops():
     """The path that flies a real PX4: wall-clock timer at 100 Hz; limits widened for a loaded CI machine."""
     fc = FcSim(FcSimConfig(url="udpin:127.0.0.1:0")).start()
-    proc = _node(f"url:=udpout:127.0.0.1:{fc.port}", "auto_arm:=true",
+    proc = _node(f"url:=udpout:127.0.0.1:{fc.port}", "auto_arm:=true", "flight_controller:=sim",
                  "supervisor_overrides:=['max_state_age_s=0.25', 'max_command_age_s=0.25']")
     rclpy.init()
     ctl = Controller()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ssm_mbrl_ros.evaluation.agents import EXPERTS
+from ssm_mbrl_ros.core.config import finite_float
 
 
 def bench_collector(envs: list[int], model: str = "hover", seconds: float = 30.0, warmup_s: float = 3.0,
@@ -96,7 +97,7 @@ def main(argv=None) -> int:
     p.add_argument("--store", default=None, help="trainer: store to read; collector: keep the chunks here")
     p.add_argument("--preset", default="flight")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="trainer TrainConfig overrides")
-    p.add_argument("--seconds", type=float, default=None)
+    p.add_argument("--seconds", type=finite_float, default=None)
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     if a.what == "collector":

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from ssm_mbrl_ros.core.config import finite_float
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -20,9 +23,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     i.add_argument("--odom-topic", default="/odom", help="odometry topic (nav_msgs/Odometry or px4_msgs/VehicleOdometry)")
     i.add_argument("--cmd-topic", default="/cmd_ctbr",
                    help="command topic (geometry_msgs/TwistStamped CTBR, px4_msgs/VehicleRatesSetpoint, mavros_msgs/AttitudeTarget)")
-    i.add_argument("--rate-hz", type=float, default=None, help="resampling rate, Hz (default: the bag's control_hz, else 100)")
-    i.add_argument("--gap-s", type=float, default=0.1, help="odometry gap that splits an episode, s")
-    i.add_argument("--thrust-max-mps2", type=float, default=None,
+    i.add_argument("--rate-hz", type=finite_float, default=None, help="resampling rate, Hz (default: the bag's control_hz, else 100)")
+    i.add_argument("--gap-s", type=finite_float, default=0.1, help="odometry gap that splits an episode, s")
+    i.add_argument("--thrust-max-mps2", type=finite_float, default=None,
                    help="vehicle max collective thrust, m/s^2, to scale normalised thrust (px4/mavros commands)")
     i.add_argument("--json", dest="json_path", default=None, help="also write the summary as JSON here")
     i.set_defaults(run=run_info)
@@ -38,7 +41,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--policy", default=None, help="exported .onnx policy to fly instead of --controller")
     r.add_argument("--episodes", type=int, default=16, help="episodes (parallel drones)")
     r.add_argument("--episodes-per-chunk", type=int, default=8, help="episodes per MCAP chunk")
-    r.add_argument("--action-noise", type=float, default=0.0,
+    r.add_argument("--action-noise", type=finite_float, default=0.0,
                    help="std of normalised-action noise added to the controller (richer dynamics coverage)")
     r.add_argument("--seed", type=int, default=0, help="seed")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -95,7 +98,7 @@ def run_record(args) -> int:
 
 
 def run_info(args) -> int:
-    """Print the summary of each DIR; exit 2 when a DIR does not exist."""
+    """Print the summary of each DIR; exit 2 when a DIR does not exist, 1 when a DIR holds no readable bag."""
     from pathlib import Path
 
     from ssm_mbrl_ros.cli.common import write_json
@@ -115,4 +118,8 @@ def run_info(args) -> int:
         results.append(info)
     if args.json_path:
         print(f"wrote {write_json(args.json_path, results if len(results) > 1 else results[0])}")
+    unreadable = [r["root"] for r in results if not any(b["readable"] for b in r["bags"])]
+    if unreadable:
+        print(f"bags info: no readable bag in {', '.join(unreadable)}", file=sys.stderr)
+        return 1
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssm_mbrl_ros.core.config import finite_float
+
 
 def _bench(bsub, name: str, help: str, description: str) -> argparse.ArgumentParser:
     """One `bench NAME` subparser with the shared --json option."""
@@ -65,8 +67,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                "Fly the geometric controller through the MAVLink link against fc-sim (real UDP on 127.0.0.1) "
                "at 100 Hz: hover position RMSE and loop timing, then trigger every failsafe once and time "
                "the reaction. Exit code 1 if a failsafe misses its period.")
-    f.add_argument("--duration", type=float, default=60.0, help="offboard hover time, s")
-    f.add_argument("--settle", type=float, default=5.0, help="seconds after OFFBOARD excluded from the RMSE")
+    f.add_argument("--duration", type=finite_float, default=60.0, help="offboard hover time, s")
+    f.add_argument("--settle", type=finite_float, default=5.0, help="seconds after OFFBOARD excluded from the RMSE")
     f.add_argument("--target", default="0,0,1.5", help="hover position x,y,z ENU m")
     f.add_argument("--vehicle", default="agile5", help="vehicle name")
     f.add_argument("--no-failsafes", action="store_true", help="skip the failsafe reaction flights")
@@ -78,8 +80,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                "time each answering cmd_ctbr (same stamp) for --duration s: latency p50/p99/max and missed "
                "cycles (no answer before the next odometry). Needs rclpy (ROS 2 install or make venv-ros).")
     r.add_argument("--policy", default="hover", help="exported .onnx or shipped model name")
-    r.add_argument("--rate", type=float, default=250.0, help="odometry rate, Hz")
-    r.add_argument("--duration", type=float, default=60.0, help="measured seconds (after a 3 s warm-up)")
+    r.add_argument("--rate", type=finite_float, default=250.0, help="odometry rate, Hz")
+    r.add_argument("--duration", type=finite_float, default=60.0, help="measured seconds (after a 3 s warm-up)")
     r.add_argument("--executor", choices=["events", "single"], default="events",
                    help="rclpy executor of the policy node and the bench node: events (C++ EventsExecutor) or single "
                         "(SingleThreadedExecutor, the wait-set executor)")

@@ -6,6 +6,8 @@ import math
 import signal
 import sys
 
+from ssm_mbrl_ros.core.config import finite_float
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register fc-sim and fly-sim."""
@@ -21,7 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file with FcSimConfig fields")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set loss=0.2 --set jitter_s=0.05 (repeatable)")
-    p.add_argument("--duration", type=float, default=None,
+    p.add_argument("--duration", type=finite_float, default=None,
                    help="stop after this many seconds of wall time (default: run)")
     add_link_security_args(p)
     p.add_argument("--lockstep", action="store_true",
@@ -35,13 +37,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                      "handshake, pre-arm checks, arm, OFFBOARD, hover at --target under the safety "
                      "supervisor at 100 Hz, land; print hover RMSE and control-loop timing."),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    f.add_argument("--duration", type=float, default=20.0, help="offboard flight time, s")
+    f.add_argument("--duration", type=finite_float, default=20.0, help="offboard flight time, s")
     f.add_argument("--target", default="0,0,1.5", help="hover position x,y,z ENU m")
-    f.add_argument("--settle", type=float, default=3.0, help="seconds after OFFBOARD excluded from the RMSE")
+    f.add_argument("--settle", type=finite_float, default=3.0, help="seconds after OFFBOARD excluded from the RMSE")
     f.add_argument("--vehicle", default="agile5", help="vehicle name")
     f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="fc-sim config override, e.g. --set loss=0.2 (repeatable)")
-    f.add_argument("--max-state-age", type=float, default=0.05,
+    f.add_argument("--max-state-age", type=finite_float, default=0.05,
                    help="supervisor stale-state limit, s (raise it when simulating jitter of the same size)")
     f.add_argument("--policy", default=None, metavar="MODEL.onnx",
                    help="fly an exported hover policy (e.g. models/hover.onnx) through the link instead of the "

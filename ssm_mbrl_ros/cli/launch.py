@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssm_mbrl_ros.core.config import finite_float
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register the launch subcommand."""
@@ -22,7 +24,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="", help="namespace for the graph's topics")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override one node parameter, e.g. --set policy.model=models/hover.onnx (repeatable)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--duration", type=finite_float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.set_defaults(run=run)
     return p
 

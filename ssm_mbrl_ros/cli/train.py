@@ -23,7 +23,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
             "Dreamer-style training: vectorised collection in the batched simulator, sequence replay, "
             "world-model updates (S5WM in one parallel scan, or the RSSM baseline), actor-critic in "
             "imagination. Every evaluation exports the policy to LOGDIR/policy.onnx (+ sidecar) and flies "
-            "it through onnxruntime. LOGDIR also receives checkpoint.pt + replay.npz (resume with "
+            "it through onnxruntime. LOGDIR also receives checkpoint.pt + its replay-N.npz (resume with "
             "--resume), metrics.jsonl, TensorBoard scalars in tb/, curves.png and summary.json. "
             "Config precedence: defaults < --config YAML < flags < --set. Multi-GPU: "
             "`torchrun --nproc_per_node N -m ssm_mbrl_ros.cli train ...`."
@@ -70,9 +70,11 @@ def run(args) -> int:
         if not ckpt.is_file():
             raise ConfigError(f"--resume: no {CHECKPOINT} in {args.logdir}")
         if not args.config:  # the checkpoint's own config, then this command's flags and --set on top
-            import torch
+            from ssm_mbrl_ros.train.checkpoint import load_torch_file
 
-            saved = torch.load(ckpt, map_location="cpu", weights_only=True)["config"]
+            saved = load_torch_file(ckpt, "cpu", "--resume").get("config")
+            if not isinstance(saved, dict):
+                raise ConfigError(f"--resume: {ckpt} is not a training checkpoint")
             cfg = resolve_config(args)
             given = {k for k in FLAGS if getattr(args, k, None) is not None}
             given |= {o.split("=", 1)[0].split(".")[0] for o in args.overrides}

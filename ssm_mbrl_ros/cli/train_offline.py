@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssm_mbrl_ros.core.config import finite_float
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register the train-offline subcommand."""
@@ -24,18 +26,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--wm", default="s5", help="world model for a fresh start: s5 or rssm")
     p.add_argument("--preset", default="flight", help="size preset for a fresh start: tiny, flight, small, default")
     p.add_argument("--updates", type=int, default=500, help="world-model updates (0 = until --minutes)")
-    p.add_argument("--minutes", type=float, default=0.0, help="wall-clock limit in minutes (0 = none)")
+    p.add_argument("--minutes", type=finite_float, default=0.0, help="wall-clock limit in minutes (0 = none)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch")
     p.add_argument("--seq-len", type=int, default=64, help="steps per sequence")
-    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
-    p.add_argument("--holdout", type=float, default=0.2, help="fraction of episodes held out for evaluation")
+    p.add_argument("--lr", type=finite_float, default=3e-4, help="Adam learning rate")
+    p.add_argument("--holdout", type=finite_float, default=0.2, help="fraction of episodes held out for evaluation")
     p.add_argument("--context", type=int, default=16, help="recorded steps filtered before open-loop prediction")
     p.add_argument("--horizons", default="1,5,10,25,50", help="prediction horizons in steps, comma separated")
     p.add_argument("--odom-topic", default="/odom", help="odometry topic")
     p.add_argument("--cmd-topic", default="/cmd_ctbr", help="command topic")
-    p.add_argument("--rate-hz", type=float, default=None, help="resampling rate (default: the bag's control_hz, "
+    p.add_argument("--rate-hz", type=finite_float, default=None, help="resampling rate (default: the bag's control_hz, "
                                                                 "else 100 Hz)")
-    p.add_argument("--thrust-max-mps2", type=float, default=None,
+    p.add_argument("--thrust-max-mps2", type=finite_float, default=None,
                    help="vehicle max collective thrust, m/s^2 (px4/mavros normalised thrust)")
     p.add_argument("--seed", type=int, default=0, help="split / sampling / init seed")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")

@@ -225,3 +225,16 @@ def require_positive(obj, source: str, *names: str) -> None:
             value = getattr(value, part)
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{source}.{name}: must be > 0, got {value}")
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (nan and inf are refused with the value in the message)."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value

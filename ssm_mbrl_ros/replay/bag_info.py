@@ -25,6 +25,22 @@ def find_bags(root: str | Path) -> list[Path]:
     return out
 
 
+def stray_files(root: str | Path, bags: list[dict]) -> list[Path]:
+    """Files under root that belong to no bag found there (a user expecting them read should hear about them)."""
+    root = Path(root)
+    if not root.is_dir() or (root / "metadata.yaml").is_file():
+        return []
+    owners = [Path(b["path"]) for b in bags]
+    out = []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or any(part.startswith(TMP_PREFIX) or part.startswith(".")
+                                  for part in p.relative_to(root).parts):
+            continue
+        if not any(p == o or o in p.parents for o in owners):
+            out.append(p)
+    return out
+
+
 def partial_writes(root: str | Path) -> list[Path]:
     """Temporary chunk directories left by an interrupted store writer."""
     root = Path(root)
@@ -49,6 +65,8 @@ def bags_info(root: str | Path, names: TopicNames | None = None, align: AlignCon
         total.merge(rep)
     for p in partial_writes(root):
         total.add(p, "partial_chunk", "incomplete chunk from an interrupted writer; ignored")
+    for p in stray_files(root, bags):
+        total.add(p, "not_a_bag", "neither a rosbag2 directory nor an .mcap file; ignored")
     return {"root": str(root), "bags": bags, "report": total.to_dict(), "summary": total.summary()}
 
 

@@ -69,6 +69,10 @@ def bag_storage_files(path: Path) -> tuple[list[Path], str, dict]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     meta = yaml.load((path / "metadata.yaml").read_text(), Loader=loader)["rosbag2_bagfile_information"]
     files = [path / f for f in meta.get("relative_file_paths", [])]
+    root = path.resolve()
+    for f in files:  # a bag may only name its own files: never read whatever metadata.yaml points at
+        if root not in f.resolve().parents:
+            raise ValueError(f"metadata.yaml names {str(f.relative_to(path))!r}, outside the bag directory; refused")
     return files, meta.get("storage_identifier", ""), meta.get("custom_data") or {}
 
 

@@ -83,7 +83,15 @@ def build_world_model(wm_cfg, init: str | None, obs_dim: int, priv_dim: int, dev
     """A fresh world model, or one loaded from a world_model.pt / training checkpoint.pt for fine-tuning."""
     if init is None:
         return make_world_model(wm_cfg, obs_dim, 4, priv_dim).to(device)
-    wm = world_model_from_payload(torch.load(init, map_location=device, weights_only=True))
+    from ssm_mbrl_ros.core.config import ConfigError
+    from ssm_mbrl_ros.train.checkpoint import load_torch_file
+
+    payload = load_torch_file(init, device, "--init")
+    try:
+        wm = world_model_from_payload(payload)
+    except (KeyError, TypeError, RuntimeError, ValueError, ConfigError) as e:
+        raise ConfigError(f"--init: {init} holds no world model this version can load ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
     if wm.obs_dim != obs_dim:
         raise ValueError(f"{init}: the world model reads {wm.obs_dim} observation values, the bags give {obs_dim}")
     return wm.to(device)

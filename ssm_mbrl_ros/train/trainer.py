@@ -5,7 +5,7 @@ replayed batch -> every eval_every_min export the policy to ONNX and fly it thro
 in fresh simulator episodes -> every checkpoint_every_min save networks, optimisers, counters and
 the replay. Everything lands in the log directory:
 
-    checkpoint.pt, replay.npz   resume with `ssm-mbrl train --logdir DIR --resume`
+    checkpoint.pt, replay-N.npz resume with `ssm-mbrl train --logdir DIR --resume`
     policy.onnx (+ .json)       the latest exported policy; best.onnx (+ .json) the best evaluated
     metrics.jsonl               one JSON per log/eval record; tb/ TensorBoard scalars
     curves.png                  learning curves; summary.json the run's outcome

@@ -68,3 +68,21 @@ def test_overrides_and_yaml_file(tmp_path):
 
 def test_field_help_exposes_docs():
     assert field_help(Inner)["gain"] == "proportional gain, 1/s"
+
+
+def test_non_finite_numbers_are_refused_with_the_field_named():
+    import argparse
+
+    from ssm_mbrl_ros.core.config import finite_float
+    from ssm_mbrl_ros.link.fc_sim import FcSimConfig
+
+    with pytest.raises(ConfigError, match=r"fc-sim.start_pos_m\[2\]: expected a finite number"):
+        from_dict(FcSimConfig, {"start_pos_m": [0.0, 0.0, float("nan")]}, "fc-sim")
+    with pytest.raises(ConfigError, match=r"fc-sim.wind_mps\[0\]: expected a finite number"):
+        from_dict(FcSimConfig, {"wind_mps": [float("inf"), 0.0, 0.0]}, "fc-sim")
+    with pytest.raises(ConfigError, match="fc-sim.latency_s: expected a finite number"):
+        from_dict(FcSimConfig, {"latency_s": float("nan")}, "fc-sim")
+    assert from_dict(FcSimConfig, {"latency_s": "1e-3"}, "fc-sim").latency_s == 0.001  # YAML 1.1 reads 1e-3 as text
+    with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+        finite_float("nan")
+    assert finite_float("2.5") == 2.5

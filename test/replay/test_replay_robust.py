@@ -140,3 +140,33 @@ def test_kill_9_mid_write_loses_only_the_open_chunk(tmp_path):
     # a new writer carries on after the dead one's number; the partial chunk never shadows a good one
     new = EpisodeStore(root).write_chunk([make_episode(50, seed=99)])
     assert new.name not in complete and rp.refresh() == 1
+
+
+def test_a_bag_may_only_name_files_inside_its_directory(tmp_path):
+    secret = tmp_path / "secret.mcap"
+    store = EpisodeStore(tmp_path / "store")
+    chunk = store.write_chunk([make_episode(80, seed=0)])
+    secret.write_bytes(_mcap(chunk).read_bytes())  # a readable bag outside the bag directory
+    meta = chunk / "metadata.yaml"
+    text = meta.read_text()
+    name = _mcap(chunk).name
+    meta.write_text(text.replace(f"- {name}", "- ../../secret.mcap"))
+    from ssm_mbrl_ros.replay.report import IngestReport
+
+    rep = IngestReport()
+    assert read_bag(chunk, report=rep) is None
+    assert rep.problems[0].kind == "unreadable" and "outside the bag directory" in rep.problems[0].detail
+
+
+def test_bags_info_exit_codes_and_stray_files(tmp_path, capsys):
+    from ssm_mbrl_ros.cli.main import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a bag")
+    assert main(["bags", "info", str(empty)]) == 1  # nothing readable: a failure, not a silent 0
+    out = capsys.readouterr()
+    assert "no readable bag" in out.err and "notes.txt" in out.out and "not_a_bag" in out.out
+    good = tmp_path / "good"
+    EpisodeStore(good).write_chunk([make_episode(80, seed=0)])
+    assert main(["bags", "info", str(good)]) == 0

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from ssm_mbrl_ros.cli.main import main
+from ssm_mbrl_ros.core.config import ConfigError
+from ssm_mbrl_ros.train.checkpoint import load_checkpoint, load_torch_file, replay_path
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 TINY = ["--task", "hover", "--wm", "s5", "--preset", "tiny", "--num-envs", "8", "--device", "cpu", "--minutes", "0",
@@ -25,7 +27,8 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
-    for name in ("checkpoint.pt", "replay.npz", "policy.onnx", "policy.json", "best.onnx", "curves.png",
+    assert replay_path(run_dir).is_file()
+    for name in ("checkpoint.pt", "policy.onnx", "policy.json", "best.onnx", "curves.png",
                  "metrics.jsonl", "summary.json", "config.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb").iterdir()), "no TensorBoard event file"
@@ -65,12 +68,13 @@ def test_resume_continues_counters_and_replay(run_dir, tmp_path):
     d = tmp_path / "resumed"
     shutil.copytree(run_dir, d)
     before = json.loads((d / "summary.json").read_text())
-    with np.load(d / "replay.npz") as z:
+    with np.load(replay_path(d)) as z:
         ptr_before = z["ptr"].copy()
     assert main(["train", "--logdir", str(d), "--resume", "--max-env-steps", "800", "--no-progress"]) == 0
     after = json.loads((d / "summary.json").read_text())
     assert after["env_steps"] == 800 and after["updates"] > before["updates"]
-    with np.load(d / "replay.npz") as z:
+    assert len(list(d.glob("replay-*.npz"))) == 1  # older generations are removed
+    with np.load(replay_path(d)) as z:
         assert (z["ptr"] > ptr_before).all() and (z["ptr"] >= ptr_before + 200 // 8).all()
 
 
@@ -151,3 +155,80 @@ def test_torchrun_two_processes_gloo_keep_identical_weights(tmp_path):
     summary = json.loads((d / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_in_sync"] is True
     assert summary["updates"] > 0
+
+
+def test_a_kill_between_the_replay_and_the_checkpoint_resumes_consistently(run_dir, tmp_path):
+    """Simulate a kill after the new replay file was renamed but before the checkpoint was: the old checkpoint
+    still pairs with its own replay; temporary files of the killed save are removed by the next one."""
+    import shutil
+
+    import torch
+
+    d = tmp_path / "killed"
+    shutil.copytree(run_dir, d)
+    payload = torch.load(d / "checkpoint.pt", weights_only=True)
+    good = replay_path(d)
+    gen = payload["generation"]
+    with np.load(good) as z:
+        ahead = {k: z[k] for k in z.files}
+    ahead["generation"] = np.int64(gen + 1)
+    ahead["ptr"] = ahead["ptr"] + 1000  # one save ahead of the counters
+    np.savez(d / f"replay-{gen + 1:06d}.npz", **ahead)
+    (d / ".checkpoint.pt.12345.tmp").write_bytes(b"half a checkpoint")
+    loaded, replay = load_checkpoint(d)
+    assert loaded["generation"] == gen and replay is not None
+    with np.load(good) as z:
+        np.testing.assert_array_equal(replay["ptr"], z["ptr"])
+    assert main(["train", "--logdir", str(d), "--resume", "--max-env-steps", "800", "--no-progress"]) == 0
+    names = sorted(p.name for p in d.iterdir())
+    assert not any(n.endswith(".tmp") for n in names) and len([n for n in names if n.startswith("replay-")]) == 1
+    # a replay of another generation under the checkpoint's name is detected, not trained on
+    payload = torch.load(d / "checkpoint.pt", weights_only=True)
+    with np.load(replay_path(d)) as z:
+        other = {k: z[k] for k in z.files}
+    other["generation"] = np.int64(payload["generation"] - 1)
+    np.savez(replay_path(d), **other)
+    with pytest.raises(ConfigError, match="generation"):
+        load_checkpoint(d)
+
+
+class _Exploit:
+    """Unpickling this would run a shell command (what weights_only=False would do with a hostile file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_checkpoint_is_refused_without_running_code(tmp_path, capsys):
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "pwned"
+    d = tmp_path / "evil"
+    d.mkdir()
+    torch.save({"config": {}, "x": _Exploit(marker)}, d / "checkpoint.pt")  # a zip checkpoint with a hostile pickle
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(_Exploit(marker)))  # a bare pickle
+    assert main(["train", "--logdir", str(d), "--resume", "--no-progress", "--max-env-steps", "10"]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="not a readable checkpoint"):
+        load_torch_file(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_train_offline_init_with_junk_is_a_clean_error(tmp_path):
+    from ssm_mbrl_ros.train.offline import build_world_model
+    from ssm_mbrl_ros.world_models.config import wm_preset
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(300))
+    with pytest.raises(ConfigError, match="--init: .*junk.pt is not a readable checkpoint"):
+        build_world_model(wm_preset("tiny"), str(junk), 22, 0, "cpu")
+    import torch
+
+    torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")  # a torch file, but no world model
+    with pytest.raises(ConfigError, match="holds no world model"):
+        build_world_model(wm_preset("tiny"), str(tmp_path / "other.pt"), 22, 0, "cpu")

@@ -42,7 +42,7 @@ def main() -> None:
     hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
     learner = Learner(cfg, env.obs_layout.dim, env.privileged_layout.dim, "cpu", hover_action=hover)
     buf = SequenceBuffer(cfg.num_envs, env.obs_layout.dim, 4, env.privileged_layout.dim, 10**6, cfg.seed)
-    col = Collector(env, buf, seed=cfg.seed)
+    col = Collector(env, buf, seed=cfg.seed, noise_corr_s=cfg.explore_corr_s)
     while col.env_steps < a.prefill:
         col.step(learner.wm, learner.actor)
     per_update, owed, t0, out = cfg.batch_size * cfg.seq_len / cfg.train_ratio, 0.0, time.time(), []

@@ -72,7 +72,7 @@ def add_link_security_args(p, remote: bool = True) -> None:
 def fc_sim_config(args):
     """FcSimConfig from --config YAML, --url/--vehicle and --set overrides."""
     from ssm_mbrl_ros.core.config import apply_overrides, from_dict, load_yaml
-    from ssm_mbrl_ros.link.fc_sim import FcSimConfig
+    from ssm_mbrl_ros.fcsim import FcSimConfig
 
     data = load_yaml(args.config) if args.config else {}
     data = {**data, "url": args.url, "vehicle": args.vehicle}
@@ -89,7 +89,7 @@ def fc_sim_config(args):
 
 def run_fc_sim(args) -> int:
     """Run the stand-in flight controller until interrupted or --duration."""
-    from ssm_mbrl_ros.link.fc_sim import FcSim
+    from ssm_mbrl_ros.fcsim import FcSim
 
     fc = FcSim(fc_sim_config(args))
     signal.signal(signal.SIGTERM, lambda *_: fc._stop.set())  # stop cleanly and print the summary

@@ -221,8 +221,19 @@ class MavLink:
         if result != mavlink.MAV_RESULT_ACCEPTED:
             raise LinkError(f"{what} refused by the flight controller (MAV_RESULT {result})")
 
-    def arm(self) -> None:
-        """Arm (MAV_CMD_COMPONENT_ARM_DISARM param1 = 1); raises LinkError if refused."""
+    def wait_for_prearm(self, timeout_s: float = 5.0) -> None:
+        """Block until the FC's SYS_STATUS reports its pre-arm checks passed (or arrives without the pre-arm bit, as
+        from an autopilot that does not report it); raises LinkError after timeout_s."""
+        deadline = self._wall() + timeout_s
+        while not self.telemetry.sys_status_seen or self.telemetry.prearm_ok is False:
+            if self._wall() > deadline:
+                raise LinkError(f"the flight controller's pre-arm checks did not pass within {timeout_s} s")
+            time.sleep(0.01)
+
+    def arm(self, prearm_timeout_s: float = 5.0) -> None:
+        """Wait for the FC's pre-arm checks, then arm (MAV_CMD_COMPONENT_ARM_DISARM param1 = 1); raises LinkError if
+        refused."""
+        self.wait_for_prearm(prearm_timeout_s)
         self._check(self.command(mavlink.MAV_CMD_COMPONENT_ARM_DISARM, [1.0]), "arm")
 
     def disarm(self, force: bool = False) -> None:

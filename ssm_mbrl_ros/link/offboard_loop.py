@@ -63,7 +63,8 @@ def link_gains():
 
 
 def connect(link: MavLink, max_state_age_s: float = 0.05, timeout_s: float = 10.0) -> None:
-    """FC heartbeat, telemetry rates (TELEMETRY_RATES_HZ), fresh state, a battery report (raises LinkError)."""
+    """FC heartbeat, telemetry rates (TELEMETRY_RATES_HZ), fresh state, a battery report, the FC's pre-arm checks
+    passed (raises LinkError)."""
     link.wait_for_fc(timeout_s)
     for name, hz in TELEMETRY_RATES_HZ.items():
         link.set_message_interval(name, hz)
@@ -71,6 +72,7 @@ def connect(link: MavLink, max_state_age_s: float = 0.05, timeout_s: float = 10.
     deadline = time.monotonic() + timeout_s
     while link.snapshot().battery_fraction is None and time.monotonic() < deadline:  # SYS_STATUS is slow (1-2 Hz)
         time.sleep(0.01)
+    link.wait_for_prearm(max(0.0, deadline - time.monotonic()))
 
 
 def prepare(link: MavLink, supervisor: Supervisor, model_validated: bool = True, timeout_s: float = 10.0) -> None:

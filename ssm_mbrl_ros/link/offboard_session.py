@@ -89,7 +89,8 @@ class OffboardSession:
     def prearm(self, now_s: float, tel, model_validated: bool = True) -> PreArmResult:
         """Supervisor pre-arm checks on the link's latest telemetry snapshot `tel`."""
         sample = None if tel.stamp_s is None else StateSample(tel.pos_m, tel.quat_wxyz, tel.stamp_s)
-        return self.sup.prearm(now_s, sample, self.link.fc_heartbeat_s, model_validated, tel.battery_fraction)
+        return self.sup.prearm(now_s, sample, self.link.fc_heartbeat_s, model_validated, tel.battery_fraction,
+                               getattr(tel, "prearm_ok", None))
 
     def ready(self) -> bool:
         """No failsafe latched and the setpoint stream runs (PX4 accepts OFFBOARD only then)."""

@@ -42,6 +42,7 @@ MODES = {
     "OFFBOARD": (MainMode.OFFBOARD, 0),
     "HOLD": (MainMode.AUTO, AutoSubMode.LOITER),
     "LAND": (MainMode.AUTO, AutoSubMode.LAND),
+    "TAKEOFF": (MainMode.AUTO, AutoSubMode.TAKEOFF),
 }
 
 

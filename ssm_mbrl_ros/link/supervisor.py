@@ -160,9 +160,12 @@ class Supervisor:
 
     # ---- pre-arm ----
     def prearm(self, now_s: float, state: StateSample | None, fc_heartbeat_s: float | None,
-               model_validated: bool, battery_fraction: float | None) -> PreArmResult:
-        """Check fresh state, a live FC heartbeat, a validated model, a geofence and the battery."""
+               model_validated: bool, battery_fraction: float | None, fc_prearm_ok: bool | None = None) -> PreArmResult:
+        """Check fresh state, a live FC heartbeat, the FC's own pre-arm checks (when it reports them), a validated
+        model, a geofence and the battery."""
         c, fails = self.cfg, []
+        if fc_prearm_ok is False:
+            fails.append("fc_prearm: the flight controller reports its pre-arm checks failing")
         if state is None or now_s - state.received_s > c.max_state_age_s:
             fails.append("state: no state or older than max_state_age_s")
         elif not (np.all(np.isfinite(state.pos_m)) and np.all(np.isfinite(state.quat_wxyz))):

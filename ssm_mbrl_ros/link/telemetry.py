@@ -33,6 +33,8 @@ class Telemetry:
     acc_flu_mps2: np.ndarray = field(default_factory=lambda: np.zeros(3))
     gyro_flu_radps: np.ndarray = field(default_factory=lambda: np.zeros(3))
     battery_fraction: float | None = None
+    prearm_ok: bool | None = None  # SYS_STATUS pre-arm check bit (None when the FC does not report one)
+    sys_status_seen: bool = False  # a SYS_STATUS has arrived
     battery_voltage_v: float | None = None
     pos_stamp_s: float | None = None
     att_stamp_s: float | None = None
@@ -107,5 +109,9 @@ class Telemetry:
         if kind == "SYS_STATUS":
             self.battery_fraction = None if msg.battery_remaining < 0 else msg.battery_remaining / 100.0
             self.battery_voltage_v = None if msg.voltage_battery == 0xFFFF else msg.voltage_battery * 1e-3
+            prearm = 1 << 28  # MAV_SYS_STATUS_PREARM_CHECK
+            present = msg.onboard_control_sensors_present & prearm
+            self.prearm_ok = bool(msg.onboard_control_sensors_health & prearm) if present else None
+            self.sys_status_seen = True
             return True
         return False

@@ -1,7 +1,7 @@
 """One quadrotor, fast: the QuadrotorSim dynamics (sim/dynamics.py) in plain Python float64 scalars.
 
 Eager torch spends ~5 ms per 10 ms control step on one drone (dispatch overhead of hundreds of tiny
-tensor ops); the stand-in flight controller (link/fc_sim.py) flies exactly one drone in real time
+tensor ops); the stand-in flight controller (fcsim/) flies exactly one drone in real time
 or lockstep, so it uses this module instead. Same model, same operation order as the batched
 simulator: the PX4-like rate loop + quad-X mixer with saturation priorities (sim/rate_controller.py,
 same MixerConstants), exact first-order motor lag, linear body drag plus rotor drag on the airspeed,

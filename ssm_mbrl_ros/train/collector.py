@@ -18,8 +18,12 @@ def _np(x: torch.Tensor) -> np.ndarray:
 class Collector:
     """Steps a QuadVecEnv, writes rows to a SequenceBuffer and keeps finished-episode statistics."""
 
-    def __init__(self, env, buffer: SequenceBuffer, seed: int = 0, recorder=None):
-        """recorder: an optional replay.recorder.EnvRecorder that also writes every episode to an MCAP store."""
+    def __init__(self, env, buffer: SequenceBuffer, seed: int = 0, recorder=None, noise_corr_s: float = 0.0):
+        """recorder: an optional replay.recorder.EnvRecorder that also writes every episode to an MCAP store.
+        noise_corr_s: correlation time (s) of the actor's exploration noise; 0 = independent per step (DreamerV3).
+        With a correlation time the pre-tanh noise is an AR(1) process with the actor's std as its stationary std:
+        the same action distribution per step, but perturbations held long enough to turn the drone, so replay
+        shows what sustained commands do (white noise at 25 Hz averages out within a few steps)."""
         self.env, self.buffer, self.recorder = env, buffer, recorder
         n = env.num_envs
         self.obs, info = env.reset(seed=seed)
@@ -34,6 +38,9 @@ class Collector:
         self.generator = torch.Generator(device=env.device).manual_seed(seed + 1)
         self.env_steps = 0
         self.episodes: list[dict] = []  # finished episodes since the last drain()
+        dt = float(getattr(env, "dt_s", 0.0)) or 1.0
+        self.noise_rho = float(np.exp(-dt / noise_corr_s)) if noise_corr_s > 0 else 0.0
+        self.noise = None  # (N, A) standard-normal AR(1) state of the exploration noise
 
     @torch.no_grad()
     def step(self, wm=None, actor=None, expert=None, expert_flies=False, expert_noise: float = 0.0) -> None:
@@ -57,7 +64,7 @@ class Collector:
         if wm is None:
             action = torch.rand(n, 4, device=env.device, generator=self.generator) * 2.0 - 1.0
         else:
-            action = actor.sample(feat)[0].to(env.device, self.obs.dtype)
+            action = self._explore(actor, feat).to(env.device, self.obs.dtype)
         flies = torch.as_tensor(expert_flies, device=env.device).expand(n) if label is not None else None
         if flies is not None and bool(flies.any()):  # the expert flies these envs (all when expert_flies is True)
             noise = expert_noise * torch.randn(label.shape, generator=self.generator, device=env.device)
@@ -88,6 +95,21 @@ class Collector:
         self.is_first = done
         self.prev_action = action
         self.obs, self.priv = obs, info["privileged"]
+
+    def _explore(self, actor, feat: torch.Tensor) -> torch.Tensor:
+        """The actor's exploration sample: tanh(mu + std * noise), noise white or AR(1) in time (noise_corr_s)."""
+        if self.noise_rho == 0.0:
+            return actor.sample(feat)[0]
+        mu, std = actor.dist_params(feat)
+        fresh = torch.randn(mu.shape, generator=self.generator, device=mu.device, dtype=mu.dtype) \
+            if mu.device == self.generator.device else torch.randn_like(mu)
+        if self.noise is None:
+            self.noise = fresh
+        else:
+            rho = self.noise_rho
+            first = self.is_first.to(mu.device)[:, None]  # a new episode starts from fresh noise
+            self.noise = torch.where(first, fresh, rho * self.noise + (1.0 - rho * rho) ** 0.5 * fresh)
+        return torch.tanh(mu + std * self.noise)
 
     def drain(self) -> list[dict]:
         """Finished episodes since the last call (return, length in steps, success, pos_rmse_m, crash)."""

@@ -81,6 +81,10 @@ class TrainConfig:
     actor_anchor: float = doc("weight of a behaviour anchor: squared distance of the actor's mean action from the "
                               "action flown in each replayed state, so the actor moves only as fast as the data (and "
                               "so the world model) follows it (0 = off)", default=0.0)
+    explore_corr_s: float = doc("correlation time of the actor's exploration noise while collecting, s: an AR(1) "
+                                "process with the actor's std, so perturbations are held long enough to turn the "
+                                "drone and replay shows what sustained commands do (0 = white noise, DreamerV3)",
+                                default=0.0)
     actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
     actor_init_hover: bool = doc("start the actor's mean at hover thrust and zero rates (else mid-range thrust)",
                                  default=True)
@@ -122,7 +126,7 @@ class TrainConfig:
                          "probe_every_updates")
         for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
                      "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden",
-                     "actor_mean_limit", "actor_anchor", "critic_replay_scale"):
+                     "actor_mean_limit", "actor_anchor", "critic_replay_scale", "explore_corr_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:

@@ -101,7 +101,8 @@ class Trainer:
 
             recorder = EnvRecorder(EpisodeStore(self.logdir / ("store" if self.world == 1 else f"store_rank{self.rank}")),
                                    self.env, seed=seed, episodes_per_chunk=max(16, cfg.num_envs))
-        self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps, recorder=recorder)
+        self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps, recorder=recorder,
+                                   noise_corr_s=cfg.explore_corr_s)
         self.collector.env_steps = self.env_steps
         from ssm_mbrl_ros.evaluation.agents import make_expert
 

@@ -216,6 +216,11 @@ class WorldModel(nn.Module, abc.ABC):
                 if "reward_mask" in batch else ahead["reward"]
             prior_total = c.obs_scale * ahead["obs"] + c.reward_scale * ahead_reward + c.cont_scale * ahead["cont"]
             loss = loss + c.prior_heads_scale * prior_total.mean()
+        overshoot = None
+        if c.overshoot_steps > 0 and c.overshoot_scale > 0:
+            overshoot = self.overshoot_loss(batch, states)
+            if overshoot is not None:
+                loss = loss + c.overshoot_scale * overshoot
         priv = parts.get("priv")
         if priv is not None:
             mask = batch.get("priv_mask")
@@ -228,8 +233,43 @@ class WorldModel(nn.Module, abc.ABC):
                 "prior_ent": categorical_entropy(states["prior_logits"]).mean()}
         if priv is not None:
             logs["priv_loss"] = priv
+        if overshoot is not None:
+            logs["overshoot_loss"] = overshoot
         values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one device sync
         return loss, dict(zip(logs, values)), states, carry
+
+    def overshoot_loss(self, batch: dict, states: dict) -> torch.Tensor | None:
+        """Mean loss of K-step open-loop predictions (K = cfg.overshoot_steps): from overshoot_starts random posterior
+        states (b, t), the prior rolls K steps with the recorded actions a_t .. a_{t+K-1}; the heads' observation,
+        reward and continue losses on each imagined step t+k against the batch, over the steps still inside the
+        episode. None when the batch is shorter than K + 1 steps."""
+        c = self.cfg
+        K, (bsz, T) = c.overshoot_steps, batch["reward"].shape
+        if T <= K:
+            return None
+        n_t = T - K
+        dev = batch["reward"].device
+        idx = torch.randperm(bsz * n_t, device=dev)[:c.overshoot_starts]
+        b, t = idx // n_t, idx % n_t
+        carry = {k: states[k][b, t] for k in self.carry_sizes()}
+        feats = []
+        for k in range(K):
+            carry, feat = self.img_step(carry, batch["action"][b, t + k])
+            feats.append(feat)
+        bk, tk = b[:, None], t[:, None] + torch.arange(1, K + 1, device=dev)  # (N, K) indices of the targets
+        target = {key: batch[key][bk, tk] for key in ("obs", "reward", "cont")}
+        parts = self.heads.losses(torch.stack(feats, 1), target)
+        dtype = parts["obs"].dtype
+        first = batch["is_first"][bk, tk].to(dtype)
+        cont = target["cont"].to(dtype)
+        # step k counts while no episode started in between and none ended before it (a terminal target counts)
+        alive = torch.cumprod(1.0 - first, 1) * torch.cat([torch.ones_like(cont[:, :1]),
+                                                           torch.cumprod(cont[:, :-1], 1)], 1)
+        reward = parts["reward"]
+        if "reward_mask" in batch:
+            reward = reward * batch["reward_mask"][bk, tk].to(dtype)
+        total = c.obs_scale * parts["obs"] + c.reward_scale * reward + c.cont_scale * parts["cont"]
+        return (total * alive).sum() / alive.sum().clamp(min=1.0)
 
     def imagine(self, start: dict, policy, horizon: int, sample: bool = True) -> dict[str, torch.Tensor]:
         """Roll the prior `horizon` steps from start (N, X) with action = policy(feat).

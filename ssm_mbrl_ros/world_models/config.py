@@ -50,6 +50,13 @@ class WorldModelConfig:
         "trains the sequence model and prior to predict the next step in observation space, as imagination uses "
         "them (0 = off, DreamerV3)", default=0.0)
     reward_bins: int = doc("two-hot bins of the reward head (symlog grid over [-20, 20])", default=255)
+    overshoot_steps: int = doc(
+        "multi-step prediction loss: from posterior states of the batch, roll the prior this many steps open loop "
+        "with the recorded actions and apply the observation, reward and continue losses to every imagined step "
+        "(trains the model the way imagination uses it, so integrated quantities such as attitude compound "
+        "right; 0 = off, DreamerV3)", default=0)
+    overshoot_scale: float = doc("weight of the multi-step prediction loss", default=1.0)
+    overshoot_starts: int = doc("start states per batch for the multi-step prediction loss", default=256)
 
     def validate(self, source: str = "world_model") -> None:
         """Raise ConfigError naming the field when a value is impossible."""
@@ -64,6 +71,9 @@ class WorldModelConfig:
         if self.s5_state % (2 * self.s5_blocks):
             raise ConfigError(f"{source}.s5_state: must split into s5_blocks={self.s5_blocks} blocks of even "
                               f"size, got {self.s5_state}")
+        for name in ("overshoot_steps", "overshoot_starts"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.reward_bins < 3:
             raise ConfigError(f"{source}.reward_bins: need at least 3 bins, got {self.reward_bins}")
         for name in ("mlp_layers", "head_layers"):
@@ -72,7 +82,7 @@ class WorldModelConfig:
         if not 0.0 <= self.unimix < 1.0:
             raise ConfigError(f"{source}.unimix: must be in [0, 1), got {self.unimix}")
         for name in ("free_nats", "dyn_scale", "rep_scale", "obs_scale", "reward_scale", "cont_scale", "priv_scale",
-                     "prior_heads_scale"):
+                     "prior_heads_scale", "overshoot_scale"):
             if not getattr(self, name) >= 0.0:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
 

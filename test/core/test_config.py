@@ -74,7 +74,7 @@ def test_non_finite_numbers_are_refused_with_the_field_named():
     import argparse
 
     from ssm_mbrl_ros.core.config import finite_float
-    from ssm_mbrl_ros.link.fc_sim import FcSimConfig
+    from ssm_mbrl_ros.fcsim import FcSimConfig
 
     with pytest.raises(ConfigError, match=r"fc-sim.start_pos_m\[2\]: expected a finite number"):
         from_dict(FcSimConfig, {"start_pos_m": [0.0, 0.0, float("nan")]}, "fc-sim")

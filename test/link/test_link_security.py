@@ -11,7 +11,7 @@ import pytest
 
 from ssm_mbrl_ros.core.config import ConfigError
 from ssm_mbrl_ros.link import mavlink_link as ml
-from ssm_mbrl_ros.link.fc_sim import FcSim, FcSimConfig, printable
+from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig, printable
 from ssm_mbrl_ros.link.mavlink_link import LinkError, MavLink, bound_port
 from ssm_mbrl_ros.link.rehearsal import wait_until
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
@@ -146,6 +146,7 @@ def test_signing_rejects_unsigned_and_wrongly_signed_commands():
 
 def test_fc_sim_arms_only_on_exactly_one(pair):
     link, fc = pair
+    link.wait_for_prearm()
     for bad in (0.7, 1e30, -1.0, 2.0, float("nan")):
         assert link.command(m.MAV_CMD_COMPONENT_ARM_DISARM, [bad]) == m.MAV_RESULT_DENIED, bad
     assert not fc.armed

@@ -7,7 +7,7 @@ runs for the same seed (with wind, noise and packet loss), and the failsafes on 
 import numpy as np
 import pytest
 
-from ssm_mbrl_ros.link.fc_sim import FcSim, FcSimConfig
+from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig
 from ssm_mbrl_ros.link.mavlink_link import LinkError, MavLink, bound_port
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
 from ssm_mbrl_ros.link.rehearsal import default_supervisor_config, rehearse, wait_until
@@ -92,6 +92,7 @@ def test_offboard_loss_failsafe_counts_simulated_time(action):
                            start_pos_m=[0.0, 0.0, 1.0], offboard_loss_action=action)).start()
     try:
         link.wait_for_fc(5.0)
+        link.wait_for_prearm()  # before time runs: arming at step 20 must not stall the lockstep
         tick = None
         for k in range(40):
             assert link.wait_for_tick(tick, 2.0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ssm_mbrl_ros.link import mavlink_link as ml
-from ssm_mbrl_ros.link.fc_sim import FcSim, FcSimConfig
+from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig
 from ssm_mbrl_ros.link.mavlink_link import LinkError, MavLink, bound_port
 from ssm_mbrl_ros.link.rehearsal import wait_until
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
@@ -93,9 +93,10 @@ def test_setpoint_mapping_frd_and_normalised_thrust(link_fc):
 
 @pytest.mark.parametrize("action", ["hold", "land"])
 def test_stream_loss_triggers_fc_failsafe(action):
-    link, fc = pair(offboard_loss_action=action, start_pos_m=[0.0, 0.0, 1.0])
+    link, fc = pair(offboard_loss_action=action, start_pos_m=[0.0, 0.0, 1.0], estimator_ready_s=0.0)
     try:
         link.wait_for_fc(5.0)
+        link.wait_for_prearm()
         stream(link, 0.2)
         link.arm()
         link.set_mode("OFFBOARD")
@@ -118,7 +119,7 @@ def test_stream_loss_triggers_fc_failsafe(action):
 
 
 def test_disarm_in_air_needs_force_and_unsupported_command():
-    link, fc = pair(start_pos_m=[0.0, 0.0, 2.0])
+    link, fc = pair(start_pos_m=[0.0, 0.0, 2.0], estimator_ready_s=0.0)  # armed before it falls
     try:
         link.wait_for_fc(5.0)
         link.arm()
@@ -126,7 +127,7 @@ def test_disarm_in_air_needs_force_and_unsupported_command():
             link.disarm()
         link.disarm(force=True)  # the operator kill
         assert wait_until(lambda: not link.armed, 2.0)
-        assert link.command(ml.mavlink.MAV_CMD_NAV_TAKEOFF, [0.0]) == ml.mavlink.MAV_RESULT_UNSUPPORTED
+        assert link.command(ml.mavlink.MAV_CMD_DO_FLIGHTTERMINATION, [1.0]) == ml.mavlink.MAV_RESULT_UNSUPPORTED
     finally:
         fc.stop()
         link.close()

@@ -124,7 +124,7 @@ def test_shipped_link_configs_load():
     from pathlib import Path
 
     from ssm_mbrl_ros.core.config import load_yaml_config
-    from ssm_mbrl_ros.link.fc_sim import FcSimConfig
+    from ssm_mbrl_ros.fcsim import FcSimConfig
     from ssm_mbrl_ros.link.supervisor import SupervisorConfig
 
     root = Path(__file__).resolve().parents[2] / "config" / "link"

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Empty, String
 
-from ssm_mbrl_ros.link.fc_sim import FcSim, FcSimConfig
+from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy
 from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, odom_to_state17
 from ssm_mbrl_ros.sim.vehicle import load_vehicle

@@ -18,7 +18,7 @@ deterministic simulated time. Loss and noise come from seeded generators (the co
 wall-clock heartbeats are exempt) and latency/jitter count in simulated time, so a lockstep run
 is reproducible; SYSTEM_TIME itself is never dropped or delayed (it is the protocol, not telemetry).
 
-The methods below are mixed into link/fc_sim.FcSim and use its state (socket, queues, RNGs, physics).
+The methods below are mixed into fcsim.server.FcSim and use its state (socket, queues, RNGs, physics).
 """
 from __future__ import annotations
 

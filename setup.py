@@ -61,7 +61,9 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "ros": ROS_EXTRA,
-        "dev": ["pytest>=7", "pytest-timeout>=2", "pytest-rerunfailures>=14", "colcon-common-extensions"],
+        # mavsdk: an independent MAVLink client library (MAVSDK, native binding) for the fc-sim end-to-end test
+        "dev": ["pytest>=7", "pytest-timeout>=2", "pytest-rerunfailures>=14", "colcon-common-extensions",
+                "mavsdk>=4,<5"],
     },
     zip_safe=True,
     maintainer="ssm_mbrl_ros developers",

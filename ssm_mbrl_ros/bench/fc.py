@@ -5,6 +5,11 @@ time, control-loop timing), then one short flight per failsafe reason in which t
 injected 1 s after OFFBOARD. Reaction = time from the control step that first sees the trigger
 to the failsafe command (PX4 mode change or force disarm) leaving our socket; the FC's COMMAND_ACK
 time is reported beside it. Between flights the supervisor is reset and the drone re-armed.
+
+Then the flight controller's own offboard-loss failsafe, with no supervisor of ours in the loop: for each
+(COM_OF_LOSS_T, COM_OBL_RC_ACT) case the parameters are set over the parameter protocol, the companion streams
+setpoints in OFFBOARD and stops; the delay from the last setpoint fc-sim received to its failsafe (FC clock) should
+be COM_OF_LOSS_T plus at most one 10 ms step.
 """
 from __future__ import annotations
 
@@ -41,6 +46,48 @@ def failsafe_injections(kill: threading.Event, at_s: float = 1.0, max_state_age_
         "battery": after(lambda now: {"battery_fraction": 0.05}),
         "operator_kill": kill_fn,
     }
+
+
+FC_LOSS_CASES = ((0.5, 5), (1.0, 4))  # (COM_OF_LOSS_T s, COM_OBL_RC_ACT: 5 hold, 4 land)
+
+
+def fc_offboard_loss(loss_t_s: float, action: int, vehicle_name: str = "agile5") -> dict:
+    """The FC's own offboard-loss failsafe in an in-process fc-sim: parameters set over MAVLink, 0.5 s of setpoints
+    in OFFBOARD at 1 m, then silence; delay from the last setpoint received to the failsafe (FC clock) and the mode."""
+    from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig
+    from ssm_mbrl_ros.link.mavlink_link import MavLink, bound_port
+    from ssm_mbrl_ros.link.rehearsal import wait_until
+    from ssm_mbrl_ros.link.thrust_map import ThrustMap
+    from ssm_mbrl_ros.sim.vehicle import load_vehicle
+
+    link = MavLink("udpin:127.0.0.1:0", ThrustMap.for_vehicle(load_vehicle(vehicle_name)))
+    fc = FcSim(FcSimConfig(url=f"udpout:127.0.0.1:{bound_port(link.conn)}", vehicle=vehicle_name,
+                           start_pos_m=[0.0, 0.0, 1.0], estimator_ready_s=0.0)).start()
+    try:
+        link.wait_for_fc(5.0)
+        link.set_param("COM_OF_LOSS_T", loss_t_s)
+        link.set_param("COM_OBL_RC_ACT", action, integer=True)
+        link.wait_for_prearm()
+        hover = [9.81, 0.0, 0.0, 0.0]
+        link.send_ctbr(hover)
+        link.arm()
+        for _ in range(50):
+            link.send_ctbr(hover)
+            time.sleep(0.01)
+        link.set_mode("OFFBOARD")
+        for _ in range(50):
+            link.send_ctbr(hover)
+            time.sleep(0.01)
+        wait_until(lambda: fc.failsafes, loss_t_s + 3.0)
+        delay = fc.failsafes[0][0] - fc.setpoint.received_s if fc.failsafes else None
+        wait_until(lambda: link.mode in ("HOLD", "LAND"), 2.0)
+        expected = {4: "LAND"}.get(action, "HOLD")
+        return {"COM_OF_LOSS_T": loss_t_s, "COM_OBL_RC_ACT": action, "failsafe_after_s": delay,
+                "mode_after": link.mode, "ok": delay is not None and loss_t_s <= delay <= loss_t_s + 0.02
+                and link.mode == expected}
+    finally:
+        fc.stop()
+        link.close()
 
 
 def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: float = 5.0,
@@ -84,6 +131,8 @@ def bench_fc(duration_s: float = 60.0, target_pos_m=(0.0, 0.0, 1.5), settle_s: f
                 time.sleep(1.5)  # let it fall and settle on the ground before anything else
             else:
                 time.sleep(0.3)
+    out["fc_offboard_loss"] = [fc_offboard_loss(t, a, vehicle_name) for t, a in FC_LOSS_CASES]
+    out["fc_offboard_loss_ok"] = all(c["ok"] for c in out["fc_offboard_loss"])
     vals = [v for v in out["failsafe_reaction_ms"].values() if v is not None]
     out["failsafe_reaction_ms_max"] = max(vals) if vals else None
     complete = bool(vals) and len(vals) == len(out["failsafe_reaction_ms"])
@@ -112,6 +161,11 @@ def run(args) -> int:
         ack = r["failsafe_ack_ms"].get(reason)
         print(f"failsafe {reason:<14} command sent after {ms if ms is None else round(ms, 2)} ms, "
               f"FC ack after {ack if ack is None else round(ack, 2)} ms")
+    for c in r.get("fc_offboard_loss", []):
+        print(f"FC offboard-loss failsafe (COM_OF_LOSS_T {c['COM_OF_LOSS_T']:g} s, COM_OBL_RC_ACT "
+              f"{c['COM_OBL_RC_ACT']}): after {c['failsafe_after_s']} s -> {c['mode_after']}"
+              f"{'' if c['ok'] else '  NOT AS CONFIGURED'}")
     if args.json_path:
         print(f"wrote {write_json(args.json_path, r)}")
-    return 0 if (args.no_failsafes or r["failsafes_within_one_period"]) and not r["errors"] else 1
+    ok = args.no_failsafes or (r["failsafes_within_one_period"] and r["fc_offboard_loss_ok"])
+    return 0 if ok and not r["errors"] else 1

@@ -9,10 +9,9 @@ A PARAM_SET that is not finite or outside the range is refused: the reply carrie
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 
-REAL32, INT32 = 9, 6  # MAV_PARAM_TYPE_REAL32, MAV_PARAM_TYPE_INT32
+from ssm_mbrl_ros.link.param_codec import INT32, REAL32, decode, encode
 
 
 @dataclass(frozen=True)
@@ -56,20 +55,6 @@ def _defs(airframe_hover_throttle: float, max_rates_deg_s, loss_timeout_s: float
         ParamDef("MAV_SYS_ID", INT32, system_id, 1, 250, "", "MAVLink system id (read at boot; a change applies "
                  "after restart, as on PX4)"),
     ]
-
-
-def encode(value: float, ptype: int) -> float:
-    """PARAM_VALUE's float field: the value itself (REAL32), or an int32's bytes read as a float (INT32)."""
-    if ptype == INT32:
-        return struct.unpack("<f", struct.pack("<i", int(value)))[0]
-    return float(value)
-
-
-def decode(raw: float, ptype: int) -> float:
-    """Inverse of encode for a received PARAM_SET."""
-    if ptype == INT32:
-        return float(struct.unpack("<i", struct.pack("<f", raw))[0])
-    return float(raw)
 
 
 class Px4Params:

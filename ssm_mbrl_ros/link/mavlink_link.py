@@ -78,6 +78,7 @@ class MavLink:
         self.last_command_sent_s: dict[int, float] = {}
         self._setpoint_times: list[float] = []
         self._acks: dict[int, tuple[int, float]] = {}
+        self._params: dict[str, float] = {}  # PARAM_VALUE answers by name
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -255,6 +256,37 @@ class MavLink:
             raise LinkError("OFFBOARD requested before the setpoint stream runs; stream setpoints first")
         self._check(self.command(mavlink.MAV_CMD_DO_SET_MODE, self.mode_params(name)), f"mode {name}")
 
+    def get_param(self, name: str, timeout_s: float = 1.0, retries: int = 3) -> float:
+        """A flight-controller parameter's value (PARAM_REQUEST_READ; PX4's bytewise integers decoded); raises
+        LinkError when it does not answer."""
+        return self._param_exchange(name, None, timeout_s, retries)
+
+    def set_param(self, name: str, value: float, integer: bool = False, timeout_s: float = 1.0,
+                  retries: int = 3) -> float:
+        """Set a parameter (PARAM_SET, INT32 bytewise when integer) and return the value the FC echoes (PX4 echoes
+        the old value when it refuses one)."""
+        return self._param_exchange(name, (float(value), integer), timeout_s, retries)
+
+    def _param_exchange(self, name: str, new, timeout_s: float, retries: int) -> float:
+        from ssm_mbrl_ros.link.param_codec import INT32, REAL32, encode
+
+        for _ in range(retries):
+            with self._lock:
+                self._params.pop(name, None)
+            tgt = (self.target_system or 1, self.target_component or 1)
+            if new is None:
+                self._send(mavlink.MAVLink_param_request_read_message(*tgt, name.encode(), -1))
+            else:
+                ptype = INT32 if new[1] else REAL32
+                self._send(mavlink.MAVLink_param_set_message(*tgt, name.encode(), encode(new[0], ptype), ptype))
+            deadline = self._wall() + timeout_s
+            with self._cond:
+                while name not in self._params and self._wall() < deadline:
+                    self._cond.wait(max(0.0, deadline - self._wall()))
+                if name in self._params:
+                    return self._params[name]
+        raise LinkError(f"parameter {name}: no PARAM_VALUE from the flight controller after {retries} tries")
+
     def set_message_interval(self, name: str, rate_hz: float) -> int:
         """MAV_CMD_SET_MESSAGE_INTERVAL for a message name; rate_hz <= 0 disables it. Returns MAV_RESULT."""
         msg_id = getattr(mavlink, f"MAVLINK_MSG_ID_{name}")
@@ -321,6 +353,13 @@ class MavLink:
         elif kind == "COMMAND_ACK":
             with self._cond:
                 self._acks[msg.command] = (msg.result, now)
+                self._cond.notify_all()
+        elif kind == "PARAM_VALUE":
+            from ssm_mbrl_ros.link.param_codec import decode
+
+            pid = msg.param_id.decode(errors="replace") if isinstance(msg.param_id, bytes) else str(msg.param_id)
+            with self._cond:
+                self._params[pid.split("\x00", 1)[0]] = decode(msg.param_value, msg.param_type)
                 self._cond.notify_all()
         elif kind == "SYSTEM_TIME" and self.lockstep:
             with self._cond:

@@ -13,3 +13,10 @@ def test_every_failsafe_acts_within_one_control_period():
         assert ms is not None and 0.0 <= ms <= 10.0, (reason, ms)
         assert r["failsafe_ack_ms"][reason] is not None, reason  # the FC acknowledged (ACCEPTED) the command
     assert r["failsafes_within_one_period"]
+    # the flight controller's own offboard-loss failsafe, parameters set over MAVLink, no supervisor in the loop
+    cases = {(c["COM_OF_LOSS_T"], c["COM_OBL_RC_ACT"]): c for c in r["fc_offboard_loss"]}
+    assert set(cases) == {(0.5, 5), (1.0, 4)}
+    assert cases[(0.5, 5)]["mode_after"] == "HOLD" and cases[(1.0, 4)]["mode_after"] == "LAND"
+    for (loss_t, _), c in cases.items():
+        assert loss_t <= c["failsafe_after_s"] <= loss_t + 0.02, c
+    assert r["fc_offboard_loss_ok"]

@@ -15,7 +15,7 @@ import json
 import torch
 
 from ssm_mbrl_ros.bench.wm import HOVER_OBS_DIM, PRIV_DIM, _synthetic_batch, _time_interleaved
-from ssm_mbrl_ros.world_models.base import make_world_model
+from ssm_mbrl_ros.world_models.factory import make_world_model
 from ssm_mbrl_ros.world_models.config import wm_preset
 
 

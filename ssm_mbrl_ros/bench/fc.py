@@ -21,7 +21,8 @@ import numpy as np
 
 from ssm_mbrl_ros.core.frames import quat_from_euler_zyx
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
-from ssm_mbrl_ros.link.rehearsal import default_supervisor_config, session, summarize
+from ssm_mbrl_ros.link.rehearsal import session, summarize
+from ssm_mbrl_ros.link.supervisor import default_supervisor_config
 from ssm_mbrl_ros.link.supervisor import Supervisor
 
 
@@ -144,7 +145,7 @@ def run(args) -> int:
     """`ssm-mbrl bench fc`: print the summary, write JSON; exit 1 if a failsafe missed its period."""
     import torch
 
-    from ssm_mbrl_ros.cli.common import write_json
+    from ssm_mbrl_ros.core.io import write_json
     from ssm_mbrl_ros.core.config import ConfigError
 
     torch.set_num_threads(1)

@@ -15,7 +15,8 @@ from dataclasses import asdict, replace
 import torch
 from torch import nn
 
-from ssm_mbrl_ros.world_models.base import WorldModel, make_world_model
+from ssm_mbrl_ros.world_models.base import WorldModel
+from ssm_mbrl_ros.world_models.factory import make_world_model
 from ssm_mbrl_ros.world_models.config import WorldModelConfig, wm_preset
 
 HOVER_OBS_DIM = 22  # hover task: position error 3, velocity 3, rotation 9, rates 3, last action 4

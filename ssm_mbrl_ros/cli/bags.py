@@ -101,7 +101,7 @@ def run_info(args) -> int:
     """Print the summary of each DIR; exit 2 when a DIR does not exist, 1 when a DIR holds no readable bag."""
     from pathlib import Path
 
-    from ssm_mbrl_ros.cli.common import write_json
+    from ssm_mbrl_ros.core.io import write_json
     from ssm_mbrl_ros.core.config import ConfigError
     from ssm_mbrl_ros.replay.bag_info import bags_info, format_bags_info
     from ssm_mbrl_ros.replay.bagread import TopicNames

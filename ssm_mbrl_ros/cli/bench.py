@@ -137,7 +137,7 @@ def run_policy(args) -> int:
 def run_wm(args) -> int:
     """Run the world-model benchmark."""
     from ssm_mbrl_ros.bench.wm import bench_wm
-    from ssm_mbrl_ros.cli.common import resolve_device
+    from ssm_mbrl_ros.core.io import resolve_device
     from ssm_mbrl_ros.core.config import ConfigError
     from ssm_mbrl_ros.world_models.config import wm_preset
 
@@ -155,7 +155,7 @@ def run_wm(args) -> int:
 
 def _report(result: dict, json_path: str | None) -> int:
     """Print a flat summary of a bench result and write its JSON."""
-    from ssm_mbrl_ros.cli.common import write_json
+    from ssm_mbrl_ros.core.io import write_json
 
     for key, value in result.items():
         if not isinstance(value, (dict, list)):
@@ -180,7 +180,7 @@ def run_replay(args) -> int:
 def run_sim(args) -> int:
     """Run the simulator benchmark."""
     from ssm_mbrl_ros.bench.sim import bench_sim
-    from ssm_mbrl_ros.cli.common import resolve_device, write_json
+    from ssm_mbrl_ros.core.io import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError
 
     try:

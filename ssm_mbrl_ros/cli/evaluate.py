@@ -49,7 +49,7 @@ def run(args) -> int:
     """Evaluate and report; returns 0 on success."""
     import torch
 
-    from ssm_mbrl_ros.cli.common import resolve_device, write_json
+    from ssm_mbrl_ros.core.io import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError
     from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent, make_agent
     from ssm_mbrl_ros.evaluation.plots import plot_trajectories

@@ -117,7 +117,7 @@ def run_fly_sim(args) -> int:
     """Fly the rehearsal and print the result."""
     import torch
 
-    from ssm_mbrl_ros.cli.common import write_json
+    from ssm_mbrl_ros.core.io import write_json
     from ssm_mbrl_ros.core.config import ConfigError
     from ssm_mbrl_ros.link.rehearsal import rehearse
 

@@ -54,7 +54,7 @@ def run(args) -> int:
     import numpy as np
     import torch
 
-    from ssm_mbrl_ros.cli.common import resolve_device, write_json
+    from ssm_mbrl_ros.core.io import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError, to_dict
     from ssm_mbrl_ros.replay.bag_info import find_bags
     from ssm_mbrl_ros.replay.bagread import TopicNames

@@ -254,3 +254,19 @@ class Supervisor:
             if self._surprise_count >= c.surprise_steps:
                 return "surprise"
         return None
+
+
+def default_supervisor_config(vehicle, **overrides) -> SupervisorConfig:
+    """Supervisor limits from the vehicle (thrust, rates) with a 10 x 10 x 6 m geofence around the origin."""
+    cfg = dict(geofence_min_m=[-5.0, -5.0, -0.5], geofence_max_m=[5.0, 5.0, 6.0],
+               thrust_max_mps2=vehicle.max_collective_thrust_mps2, max_rate_radps=list(vehicle.max_rate_radps))
+    cfg.update(overrides)
+    return SupervisorConfig(**cfg)
+
+
+def supervisor_config(vehicle, path: str = "", overrides=(), **defaults) -> SupervisorConfig:
+    """SupervisorConfig from YAML (else default_supervisor_config(vehicle, **defaults)) plus KEY=VALUE overrides."""
+    from ssm_mbrl_ros.core.config import apply_overrides, from_dict, load_yaml, to_dict
+
+    data = load_yaml(path) if path else to_dict(default_supervisor_config(vehicle, **defaults))
+    return from_dict(SupervisorConfig, apply_overrides(data, list(overrides)), path or "supervisor")

@@ -115,7 +115,7 @@ class FcLinkNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("fc_link", **kwargs)
-        from ssm_mbrl_ros.link.rehearsal import supervisor_config
+        from ssm_mbrl_ros.link.supervisor import supervisor_config
         from ssm_mbrl_ros.link.supervisor import Supervisor
         from ssm_mbrl_ros.link.thrust_map import ThrustMap
         from ssm_mbrl_ros.sim.vehicle import load_vehicle

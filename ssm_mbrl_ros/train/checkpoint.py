@@ -108,7 +108,7 @@ def restore_learner(logdir: Path, cfg, learner, device="cpu") -> tuple[dict, dic
 def world_model_from_payload(payload: dict):
     """The world model of a loaded checkpoint payload (`ssm-mbrl train`'s checkpoint.pt or train-offline's
     world_model.pt), rebuilt from its arch with its weights."""
-    from ssm_mbrl_ros.world_models.base import world_model_from_arch
+    from ssm_mbrl_ros.world_models.factory import world_model_from_arch
 
     wm = world_model_from_arch(payload["arch"])
     if "world_model_state" in payload:  # world_model.pt from train-offline

@@ -20,7 +20,7 @@ from torch import nn
 from ..agent.actor_critic import Actor, Critic
 from ..agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagination_weights, lambda_returns
 from ..core.config import field_defaults
-from ..world_models.base import make_world_model
+from ..world_models.factory import make_world_model
 from ..world_models.heads import RunningStandardizer
 from .config import TrainConfig, world_model_config
 

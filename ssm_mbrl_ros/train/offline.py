@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..world_models.base import make_world_model
+from ..world_models.factory import make_world_model
 from .checkpoint import world_model_from_payload
 
 # obs slices of the dataset layout (replay/dataset.py): task block (pos_err or pos), vel, rotmat

@@ -101,7 +101,7 @@ class StoreTrainer:
 
     def __init__(self, scfg: StoreTrainerConfig, on_snapshot=None, log=print):
         """on_snapshot(path): called with each new snapshot; log(text): progress lines."""
-        from ssm_mbrl_ros.cli.common import resolve_device
+        from ssm_mbrl_ros.core.io import resolve_device
         from ssm_mbrl_ros.replay.dataset import AlignConfig
         from ssm_mbrl_ros.replay.replay import Replay
         from ssm_mbrl_ros.sim.env import make_env

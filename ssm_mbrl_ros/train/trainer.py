@@ -59,7 +59,7 @@ class Trainer:
     """One training run (or its resumption) in a log directory."""
 
     def __init__(self, cfg: TrainConfig, logdir, resume: bool = False, progress: bool = True):
-        from ssm_mbrl_ros.cli.common import resolve_device
+        from ssm_mbrl_ros.core.io import resolve_device
         from ssm_mbrl_ros.sim.env import make_env
 
         self.cfg = cfg.validate()

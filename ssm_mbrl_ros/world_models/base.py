@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssm_mbrl_ros.core.config import from_dict, to_dict
+from ssm_mbrl_ros.core.config import to_dict
 
 from .config import WorldModelConfig
 from .distributions import categorical_entropy, kl_balance_loss, mode_onehot, symlog, unimix_logits
@@ -293,19 +293,3 @@ class WorldModel(nn.Module, abc.ABC):
         return {"feat": torch.stack(feats, 1), "feat_prev": torch.stack(feats[:-1], 1), "feat_next": feat_next,
                 "action": torch.stack(actions, 1),
                 "reward": self.heads.reward(feat_next), "cont": self.heads.cont(feat_next)}
-
-
-def world_model_from_arch(arch: dict) -> WorldModel:
-    """Rebuild an (untrained) world model from WorldModel.arch()."""
-    cfg = from_dict(WorldModelConfig, arch["world_model"], "checkpoint.world_model")
-    return make_world_model(cfg, arch["obs_dim"], arch["action_dim"], arch["priv_dim"])
-
-
-def make_world_model(cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0) -> WorldModel:
-    """Build the world model named by cfg.kind ('s5' -> S5WorldModel, 'rssm' -> RSSMWorldModel)."""
-    from .rssm import RSSMWorldModel
-    from .s5wm import S5WorldModel
-
-    cfg.validate()
-    cls = {"s5": S5WorldModel, "rssm": RSSMWorldModel}[cfg.kind]
-    return cls(cfg, obs_dim, action_dim, priv_dim)

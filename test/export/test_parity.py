@@ -7,7 +7,7 @@ from ssm_mbrl_ros.agent.actor_critic import Actor
 from ssm_mbrl_ros.export.policy_graph import PolicyGraph, export_policy
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 from ssm_mbrl_ros.sim.env import make_env
-from ssm_mbrl_ros.world_models.base import make_world_model
+from ssm_mbrl_ros.world_models.factory import make_world_model
 from ssm_mbrl_ros.world_models.config import wm_preset
 
 

@@ -10,7 +10,8 @@ import pytest
 from ssm_mbrl_ros.fcsim import FcSim, FcSimConfig
 from ssm_mbrl_ros.link.mavlink_link import LinkError, MavLink, bound_port
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
-from ssm_mbrl_ros.link.rehearsal import default_supervisor_config, rehearse, wait_until
+from ssm_mbrl_ros.link.rehearsal import rehearse, wait_until
+from ssm_mbrl_ros.link.supervisor import default_supervisor_config
 from ssm_mbrl_ros.link.supervisor import Supervisor
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
 from ssm_mbrl_ros.sim.vehicle import load_vehicle

@@ -6,7 +6,8 @@ import time
 import numpy as np
 
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
-from ssm_mbrl_ros.link.rehearsal import default_supervisor_config, session, wait_until
+from ssm_mbrl_ros.link.rehearsal import session, wait_until
+from ssm_mbrl_ros.link.supervisor import default_supervisor_config
 from ssm_mbrl_ros.link.supervisor import Supervisor
 
 

@@ -13,7 +13,7 @@ from ssm_mbrl_ros.replay.store import list_chunks
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 from ssm_mbrl_ros.sim.env import make_env
 from ssm_mbrl_ros.train.onnx_collector import CollectorConfig, OnnxCollector, expert_phase
-from ssm_mbrl_ros.world_models.base import make_world_model
+from ssm_mbrl_ros.world_models.factory import make_world_model
 from ssm_mbrl_ros.world_models.config import wm_preset
 
 SHORT = ["episode_length_s=0.3", "control_hz=100"]  # 30-step episodes: the collector mechanics, not the rate

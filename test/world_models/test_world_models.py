@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError, from_dict
-from ssm_mbrl_ros.world_models.base import make_world_model
+from ssm_mbrl_ros.world_models.factory import make_world_model
 from ssm_mbrl_ros.world_models.config import WorldModelConfig, wm_preset
 from ssm_mbrl_ros.world_models.s5 import S5Stack
 from ssm_mbrl_ros.world_models.s5wm import scan_with_states
@@ -238,7 +238,7 @@ def test_fast_onehot_sampler_matches_distribution_and_gradient():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_arch_round_trip_rebuilds_same_model(kind):
-    from ssm_mbrl_ros.world_models.base import world_model_from_arch
+    from ssm_mbrl_ros.world_models.factory import world_model_from_arch
 
     model = _model(kind)
     clone = world_model_from_arch(model.arch())

@@ -1,4 +1,4 @@
-"""Helpers shared by CLI subcommands: JSON output, device selection."""
+"""Small I/O helpers shared by the commands and the trainers: JSON output and torch device selection."""
 from __future__ import annotations
 
 import json

@@ -74,12 +74,12 @@ setup(
     entry_points={
         "console_scripts": [
             "ssm-mbrl = ssm_mbrl_ros.cli.main:main",
-            "state_bridge = ssm_mbrl_ros.ros.state_bridge_node:main",
-            "policy_node = ssm_mbrl_ros.ros.policy_node:main",
-            "trainer = ssm_mbrl_ros.ros.trainer_node:main",
-            "collector = ssm_mbrl_ros.ros.collector_node:main",
-            "recorder = ssm_mbrl_ros.ros.recorder_node:main",
-            "fc_link = ssm_mbrl_ros.ros.fc_link_node:main",
+            "ssm_mbrl_state_bridge = ssm_mbrl_ros.ros.state_bridge_node:main",
+            "ssm_mbrl_policy = ssm_mbrl_ros.ros.policy_node:main",
+            "ssm_mbrl_trainer = ssm_mbrl_ros.ros.trainer_node:main",
+            "ssm_mbrl_collector = ssm_mbrl_ros.ros.collector_node:main",
+            "ssm_mbrl_recorder = ssm_mbrl_ros.ros.recorder_node:main",
+            "ssm_mbrl_fc_link = ssm_mbrl_ros.ros.fc_link_node:main",
         ],
     },
 )

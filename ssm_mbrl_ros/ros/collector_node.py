@@ -62,7 +62,7 @@ class CollectorNode(Node):
         self.col = OnnxCollector(dataclasses.replace(cfg, seed=cfg.seed + 1000 * cfg.instance))
         self._closed = False
         self.pub_stats = self.create_publisher(String, cfg.stats_topic, 10)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute: the aggregator listens there
         self.create_subscription(String, cfg.model_topic, self.on_model, MODEL_QOS)
         self.create_timer(0.001, self.collect)
         self.create_timer(cfg.stats_every_s, self.publish_stats)

@@ -132,7 +132,7 @@ class FcLinkNode(Node):
         self.pub_odom = self.create_publisher(Odometry, cfg.odom_topic, qos_profile_sensor_data)
         latched = QoSProfile(depth=10, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.pub_event = self.create_publisher(String, "safety/event", latched)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute: the aggregator listens there
         self.link = (self._mavlink(tmap) if cfg.backend == "mavlink" else self._px4_msgs(tmap))
         self.session = OffboardSession(self.link, sup, on_failsafe=self.on_failsafe)
         self.create_subscription(TwistStamped, cfg.cmd_topic, self.on_cmd, qos_profile_sensor_data)

@@ -19,7 +19,7 @@ class NodeSpec:
     """One node (or plain process) of a graph.
 
     name        node name = the section of the parameter file holding its ros__parameters
-    executable  console script (ros2 run / launch_ros Node)
+    executable  console script (ros2 run / launch_ros Node), prefixed ssm_mbrl_ so it cannot collide in a workspace
     module      `python -m module` (the pip-only runner)
     enabled_by  launch argument (true/false) switching it on; "" = always
     count_by    launch argument holding how many copies run (named NAME_0, NAME_1, ...; parameter `instance`
@@ -65,12 +65,12 @@ class Instance:
     args: tuple = ()
 
 
-STATE_BRIDGE = NodeSpec("state_bridge", "state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
-POLICY = NodeSpec("policy", "policy_node", "ssm_mbrl_ros.ros.policy_node")
-TRAINER = NodeSpec("trainer", "trainer", "ssm_mbrl_ros.ros.trainer_node")
-COLLECTOR = NodeSpec("collector", "collector", "ssm_mbrl_ros.ros.collector_node", count_by="collectors")
-RECORDER = NodeSpec("recorder", "recorder", "ssm_mbrl_ros.ros.recorder_node", enabled_by="record")
-FC_LINK = NodeSpec("fc_link", "fc_link", "ssm_mbrl_ros.ros.fc_link_node")
+STATE_BRIDGE = NodeSpec("state_bridge", "ssm_mbrl_state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
+POLICY = NodeSpec("policy", "ssm_mbrl_policy", "ssm_mbrl_ros.ros.policy_node")
+TRAINER = NodeSpec("trainer", "ssm_mbrl_trainer", "ssm_mbrl_ros.ros.trainer_node")
+COLLECTOR = NodeSpec("collector", "ssm_mbrl_collector", "ssm_mbrl_ros.ros.collector_node", count_by="collectors")
+RECORDER = NodeSpec("recorder", "ssm_mbrl_recorder", "ssm_mbrl_ros.ros.recorder_node", enabled_by="record")
+FC_LINK = NodeSpec("fc_link", "ssm_mbrl_fc_link", "ssm_mbrl_ros.ros.fc_link_node")
 FC_SIM = NodeSpec("fc_sim", "ssm-mbrl", "ssm_mbrl_ros.cli", enabled_by="sim_fc", ros=False,
                   args=("fc-sim", "--url", "udpout:127.0.0.1:14540"), args_if=(("lockstep", ("--lockstep",)),))
 

@@ -76,7 +76,7 @@ class PolicyNode(Node):
         self.swaps = self.resets = self.rejected = 0
         self._last_odom_s: float | None = None
         self.pub = self.create_publisher(TwistStamped, self.cfg.cmd_topic, qos_profile_sensor_data)
-        self.diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute: the aggregator listens there
         self.create_subscription(Odometry, self.cfg.odom_topic, self.on_odom, qos_profile_sensor_data)
         latched = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(PointStamped, self.cfg.setpoint_topic, self.on_setpoint, latched)

@@ -59,7 +59,7 @@ class TrainerNode(Node):
         self.cfg = cfg = read_config(self, TrainerNodeConfig)
         self.pub_model = self.create_publisher(String, cfg.model_topic, MODEL_QOS)
         self.pub_metrics = self.create_publisher(String, cfg.metrics_topic, 10)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)  # absolute: the aggregator listens there
         self._closed = False
         self.trainer = StoreTrainer(cfg, on_snapshot=self.announce, log=self.get_logger().info)
         self.collectors: dict[str, dict] = {}

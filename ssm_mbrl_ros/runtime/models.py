@@ -7,8 +7,10 @@ PACKAGE = "ssm_mbrl_ros"
 
 
 def model_dirs() -> list[Path]:
-    """Candidate models/ directories, most specific first: ./models, the source checkout, the ament share."""
-    dirs = [Path.cwd() / "models", Path(__file__).resolve().parents[2] / "models"]
+    """Where shipped models are looked up by name: the package's own models/ (source checkout or editable install),
+    then the ament share directory. Never the working directory: a stray ./models must not shadow a shipped policy
+    (give a path to fly a model of your own)."""
+    dirs = [Path(__file__).resolve().parents[2] / "models"]
     try:
         from ament_index_python.packages import get_package_share_directory
 

@@ -277,3 +277,14 @@ def test_task_overrides_of_a_sidecar_rebuild_the_training_task():
     older = {"control_hz": 100.0, "action_spec": spec,
              "training_config": {"train": {"task_overrides": ["episode_length_s=5"]}}}
     assert task_overrides_of(older)[:2] == ["episode_length_s=5", "control_hz=100"]
+
+
+def test_a_stray_models_folder_does_not_shadow_a_shipped_policy(tmp_path, monkeypatch):
+    from ssm_mbrl_ros.runtime.models import find_model
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "hover.onnx").write_bytes(b"not a model")
+    monkeypatch.chdir(tmp_path)
+    shipped = find_model("hover")
+    assert shipped.parent != tmp_path / "models" and shipped.stat().st_size > 1000
+    assert find_model("models/hover.onnx").resolve() == tmp_path / "models" / "hover.onnx"  # a path is used as given

@@ -70,7 +70,9 @@ def test_launch_file_matches_the_graph_definition(graph_name, launch_stand_ins):
     expected = resolve_graph(graph, default_params_file(graph))
     assert len(actions) == len(expected) > 0
     for action, inst in zip(actions, expected):
-        if inst.spec.ros:
+        if inst.spec.external:
+            assert action.kwargs["package"] == inst.spec.package and action.kwargs["arguments"] == list(inst.args)
+        elif inst.spec.ros:
             assert type(action).__name__ == "Node"
             assert action.kwargs["name"] == inst.name and action.kwargs["executable"] == inst.spec.executable
             assert action.kwargs["parameters"] == [inst.parameters]
@@ -84,7 +86,7 @@ def test_console_scripts_of_every_graph_node_exist():
     scripts = set(re.findall(r'"([\w-]+) = ssm_mbrl_ros\.[\w.]+:main"', setup))
     for graph in GRAPHS.values():
         for spec in graph.nodes:
-            if spec.ros:
+            if spec.ros and not spec.external:
                 assert spec.executable in scripts, (graph.name, spec.executable)
                 assert importlib.util.find_spec(spec.module) is not None, spec.module
 
@@ -138,3 +140,20 @@ def test_missing_node_section_is_named(tmp_path):
     bad.write_text("policy:\n  ros__parameters: {model: hover}\n")
     with pytest.raises(ConfigError, match="state_bridge"):
         resolve_graph(get_graph("fly_sim"), bad)
+
+
+@pytest.mark.parametrize("graph_name,config", [("fly_sim", "fly.rviz"), ("fly_real", "fly.rviz"),
+                                               ("train_sim", "train.rviz")])
+def test_rviz_argument_starts_rviz_with_the_shipped_config(graph_name, config, launch_stand_ins):
+    import yaml
+
+    graph = get_graph(graph_name)
+    assert "rviz" not in [i.name for i in resolve_graph(graph, default_params_file(graph))]  # off by default
+    _, actions = run_launch_file(graph_name, {"rviz": "true"})
+    (rviz,) = [a for a in actions if a.kwargs.get("package") == "rviz2"]
+    path = Path(rviz.kwargs["arguments"][1])
+    assert rviz.kwargs["arguments"][0] == "-d" and path.name == config and path.is_file()
+    cfg = yaml.safe_load(path.read_text())["Visualization Manager"]
+    assert cfg["Global Options"]["Fixed Frame"] == "odom"
+    topics = {d["Topic"]["Value"] for d in cfg["Displays"] if "Topic" in d}
+    assert {"odom", "reference", "trail", "markers"} <= topics  # what the state bridge publishes

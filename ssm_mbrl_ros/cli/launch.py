@@ -99,6 +99,16 @@ def run(args) -> int:
     params_dir = tempfile.TemporaryDirectory(prefix=f"ssm_mbrl_{graph.name}_")
     procs = []
     for inst in instances:
+        if inst.spec.external:  # RViz and other packages' nodes need a ROS 2 install: `ros2 launch` starts them
+            import shutil
+
+            if shutil.which(inst.spec.executable) is None:
+                print(f"{inst.name}: not started ({inst.spec.executable} is not installed; use ros2 launch on a "
+                      f"machine with {inst.spec.package})", flush=True)
+                continue
+            procs.append((inst.name, subprocess.Popen([inst.spec.executable, *inst.args], env=env)))
+            print(f"started {inst.name} (pid {procs[-1][1].pid})", flush=True)
+            continue
         procs.append((inst.name, subprocess.Popen(instance_command(inst, args.namespace, params_dir.name), env=env)))
         print(f"started {inst.name} (pid {procs[-1][1].pid})", flush=True)
     code, start = 0, time.monotonic()

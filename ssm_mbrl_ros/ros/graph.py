@@ -27,6 +27,8 @@ class NodeSpec:
     ros         False for a plain process (the stand-in flight controller); started as module + args
     args        extra command-line arguments of a plain process
     args_if     ((launch argument, extra args), ...): args appended when that (boolean) argument is true
+    package     the ROS package of the executable: ours, or another one (RViz), which only `ros2 launch` starts;
+                `{config}` in args becomes this package's config directory
     """
 
     name: str
@@ -37,6 +39,12 @@ class NodeSpec:
     ros: bool = True
     args: tuple = ()
     args_if: tuple = ()
+    package: str = PACKAGE
+
+    @property
+    def external(self) -> bool:
+        """A node of another package (needs a ROS 2 install; the pip-only runner skips it and says so)."""
+        return self.package != PACKAGE
 
 
 @dataclass(frozen=True)
@@ -74,24 +82,30 @@ FC_LINK = NodeSpec("fc_link", "ssm_mbrl_fc_link", "ssm_mbrl_ros.ros.fc_link_node
 FC_SIM = NodeSpec("fc_sim", "ssm-mbrl", "ssm_mbrl_ros.cli", enabled_by="sim_fc", ros=False,
                   args=("fc-sim", "--url", "udpout:127.0.0.1:14540"), args_if=(("lockstep", ("--lockstep",)),))
 
+RVIZ_FLY = NodeSpec("rviz", "rviz2", "", enabled_by="rviz", package="rviz2", args=("-d", "{config}/rviz/fly.rviz"))
+RVIZ_TRAIN = NodeSpec("rviz", "rviz2", "", enabled_by="rviz", package="rviz2",
+                      args=("-d", "{config}/rviz/train.rviz"))
+RVIZ_ARG = {"rviz": ("false", "start RViz 2 with config/rviz/ (needs a ROS 2 install with rviz2)")}
+
 GRAPHS = {
-    "fly_sim": Graph("fly_sim", (STATE_BRIDGE, POLICY), "fly_sim.yaml",
-                     "the simulated drone in real time flown by the ONNX policy node (hover, shipped model)"),
+    "fly_sim": Graph("fly_sim", (STATE_BRIDGE, POLICY, RVIZ_FLY), "fly_sim.yaml",
+                     "the simulated drone in real time flown by the ONNX policy node (hover, shipped model)",
+                     arguments=dict(RVIZ_ARG)),
     "train_sim": Graph(
-        "train_sim", (COLLECTOR, TRAINER, STATE_BRIDGE, POLICY), "train_sim.yaml",
+        "train_sim", (COLLECTOR, TRAINER, STATE_BRIDGE, POLICY, RVIZ_TRAIN), "train_sim.yaml",
         "collectors (vectorised simulators acting with the latest ONNX policy) write MCAP chunks; the trainer "
         "learns from them and announces snapshots on policy/model; a real-time simulated drone flown by the "
         "policy node shows the current policy live",
-        arguments={"collectors": ("2", "number of collector processes")}),
+        arguments={"collectors": ("2", "number of collector processes"), **RVIZ_ARG}),
     "fly_real": Graph(
-        "fly_real", (FC_SIM, FC_LINK, STATE_BRIDGE, POLICY, RECORDER), "fly_real.yaml",
+        "fly_real", (FC_SIM, FC_LINK, STATE_BRIDGE, POLICY, RECORDER, RVIZ_FLY), "fly_real.yaml",
         "PX4 (or, by default, the stand-in flight controller) -> fc_link (MAVLink, safety supervisor) -> "
         "state_bridge (source=px4) -> odom -> policy -> cmd_ctbr -> fc_link -> PX4; the recorder writes the "
         "flight to the episode store",
         arguments={"sim_fc": ("true", "start the stand-in flight controller (fc-sim); false with a real PX4 / SITL"),
                    "record": ("true", "record odom, cmd_ctbr and setpoints to the episode store"),
                    "lockstep": ("false", "fc-sim --lockstep and fc_link on its simulated clock (rehearsal only: "
-                                         "reproducible and immune to a loaded machine)")},
+                                         "reproducible and immune to a loaded machine)"), **RVIZ_ARG},
         # the stand-in FC is the only one the graph arms by itself; a real one needs the pilot (or, explicitly,
         # fc_link.auto_arm + fc_link.auto_arm_real_fc in the parameter file)
         params_if={"lockstep": {"fc_link": {"lockstep": True}},
@@ -163,7 +177,7 @@ def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
         if spec.enabled_by and not _truthy(args[spec.enabled_by], spec.enabled_by):
             continue
         base = {}
-        if spec.ros:
+        if spec.ros and not spec.external:
             section = sections.get(spec.name)
             if not isinstance(section, dict) or not isinstance(section.get("ros__parameters", {}), dict):
                 raise ConfigError(f"{params_file}: no `{spec.name}: ros__parameters:` section for node {spec.name}")
@@ -173,6 +187,10 @@ def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
                 base.update(nodes.get(spec.name, {}))
         base.update(overrides.get(spec.name, {}))
         extra = tuple(a for arg, more in spec.args_if if _truthy(args[arg], arg) for a in more)
+        if spec.external:
+            spec_args = tuple(a.replace("{config}", str(config_dir())) for a in spec.args)
+            out.append(Instance(spec.name, spec, base, spec_args + extra))
+            continue
         if not spec.count_by:
             out.append(Instance(spec.name, spec, base, tuple(spec.args) + extra))
             continue

@@ -23,7 +23,10 @@ def _processes(context, graph):
     namespace = LaunchConfiguration("namespace").perform(context)
     actions = []
     for inst in resolve_graph(graph, params_file, values):
-        if inst.spec.ros:
+        if inst.spec.external:  # another package's node (RViz): its own arguments, no parameter file section
+            actions.append(Node(package=inst.spec.package, executable=inst.spec.executable, name=inst.name,
+                                namespace=namespace, arguments=list(inst.args), output="screen"))
+        elif inst.spec.ros:
             actions.append(Node(package=PACKAGE, executable=inst.spec.executable, name=inst.name, namespace=namespace,
                                 parameters=[inst.parameters], output="screen", emulate_tty=True))
         else:

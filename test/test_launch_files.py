@@ -75,7 +75,10 @@ def test_launch_file_matches_the_graph_definition(graph_name, launch_stand_ins):
         elif inst.spec.ros:
             assert type(action).__name__ == "Node"
             assert action.kwargs["name"] == inst.name and action.kwargs["executable"] == inst.spec.executable
-            assert action.kwargs["parameters"] == [inst.parameters]
+            if inst.spec.count_by:  # a replica: its resolved set (its section is under its base name)
+                assert action.kwargs["parameters"] == [inst.parameters]
+            else:  # the file itself, read by rcl, then the graph's additions
+                assert action.kwargs["parameters"] == [str(default_params_file(graph)), inst.extra]
         else:
             assert type(action).__name__ == "ExecuteProcess"
             assert action.kwargs["cmd"][-len(inst.args):] == list(inst.args)
@@ -103,9 +106,11 @@ def test_fly_real_switches_off_the_stand_in_fc_and_recorder(launch_stand_ins):
     assert [a.kwargs.get("name") for a in actions] == ["fc_link", "state_bridge", "policy"]
     _, actions = run_launch_file("fly_real", {})
     assert type(actions[0]).__name__ == "ExecuteProcess" and "fc-sim" in actions[0].kwargs["cmd"]
-    assert "--lockstep" not in actions[0].kwargs["cmd"] and actions[1].kwargs["parameters"][0]["lockstep"] is False
+    # fc_link: the file (lockstep: false there), then the graph's additions (sim_fc:=true lets it arm the stand-in)
+    assert "--lockstep" not in actions[0].kwargs["cmd"] and "lockstep" not in actions[1].kwargs["parameters"][1]
+    assert actions[1].kwargs["parameters"][1] == {"flight_controller": "sim", "auto_arm": True}
     _, actions = run_launch_file("fly_real", {"lockstep": "true"})
-    assert actions[0].kwargs["cmd"][-1] == "--lockstep" and actions[1].kwargs["parameters"][0]["lockstep"] is True
+    assert actions[0].kwargs["cmd"][-1] == "--lockstep" and actions[1].kwargs["parameters"][1]["lockstep"] is True
 
 
 def test_pip_runner_writes_each_node_its_parameters(tmp_path):
@@ -157,3 +162,90 @@ def test_rviz_argument_starts_rviz_with_the_shipped_config(graph_name, config, l
     assert cfg["Global Options"]["Fixed Frame"] == "odom"
     topics = {d["Topic"]["Value"] for d in cfg["Displays"] if "Topic" in d}
     assert {"odom", "reference", "trail", "markers"} <= topics  # what the state bridge publishes
+
+
+def test_parameter_files_follow_rcl_rules(tmp_path):
+    from ssm_mbrl_ros.ros.param_file import node_parameters
+
+    data = yaml.safe_load("""
+/**:
+  ros__parameters: {use_sim_time: true, rate_hz: 50.0}
+policy:
+  ros__parameters: {model: hover, gains: {p: 1.0, d: 0.2}}
+/drone1/policy:
+  ros__parameters: {model: figure8}
+drone2:
+  policy:
+    ros__parameters: {model: racing}
+/**/fc_link:
+  ros__parameters: {rate_hz: 100.0}
+/*/state_bridge:
+  ros__parameters: {source: px4}
+""")
+    root, n = node_parameters(data, "/policy")
+    assert n == 2 and root == {"use_sim_time": True, "rate_hz": 50.0, "model": "hover", "gains.p": 1.0, "gains.d": 0.2}
+    assert node_parameters(data, "/drone1/policy")[0]["model"] == "figure8"  # not the root-namespace `policy`
+    assert node_parameters(data, "/drone2/policy")[0]["model"] == "racing"  # nested namespace keys
+    assert node_parameters(data, "/a/b/fc_link")[0]["rate_hz"] == 100.0  # ** spans namespaces, later entry wins
+    assert node_parameters(data, "/fc_link")[0]["rate_hz"] == 100.0  # ** also matches no namespace
+    assert "source" in node_parameters(data, "/drone1/state_bridge")[0]  # * is exactly one token
+    assert "source" not in node_parameters(data, "/state_bridge")[0]
+    assert node_parameters(data, "/x/y/state_bridge")[0] == {"use_sim_time": True, "rate_hz": 50.0}
+
+
+def test_wildcards_and_namespaces_reach_the_graph(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("/**:\n  ros__parameters: {vehicle: agile5}\n/drone1/policy:\n  ros__parameters: {model: figure8}\n"
+                 "/drone1/state_bridge:\n  ros__parameters: {source: sim}\n")
+    insts = {i.name: i for i in resolve_graph(get_graph("fly_sim"), f, namespace="drone1")}
+    assert insts["policy"].parameters == {"vehicle": "agile5", "model": "figure8"}
+    assert insts["state_bridge"].parameters == {"vehicle": "agile5", "source": "sim"}
+    with pytest.raises(ConfigError, match="no entry for node /drone2/state_bridge"):
+        resolve_graph(get_graph("fly_sim"), _only(tmp_path, "/drone1/policy"), namespace="drone2")
+
+
+def _only(tmp_path, section):
+    g = tmp_path / "only.yaml"
+    g.write_text(f"{section}:\n  ros__parameters: {{model: hover}}\n")
+    return g
+
+
+@pytest.mark.parametrize("graph_name", sorted(GRAPHS))
+def test_every_shipped_parameter_file_gives_each_node_values_of_its_declared_types(graph_name):
+    """The shipped files, read with rcl's rules: every node gets its section, and every value has the static ROS
+    type its parameter is declared with (a 100 where 100.0 is declared would stop the node)."""
+    import dataclasses
+    import importlib
+    import typing
+
+    from ssm_mbrl_ros.ros.params import _ros_type
+
+    pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    graph = get_graph(graph_name)
+    classes = {"state_bridge": ["MeasuredConfig", "EstimatorConfig", "OutputConfig"], "policy": ["PolicyNodeConfig"],
+               "fc_link": ["FcLinkConfig"], "recorder": ["RecorderNodeConfig"], "trainer": ["TrainerNodeConfig"],
+               "collector": ["CollectorNodeConfig"]}
+    for inst in resolve_graph(graph, default_params_file(graph)):
+        if not inst.spec.ros or inst.spec.external:
+            continue
+        mod = importlib.import_module(inst.spec.module)
+        fields = {}
+        for cls_name in classes[inst.spec.name]:
+            cls = getattr(mod, cls_name)
+            hints = typing.get_type_hints(cls)
+            defaults = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+            fields.update({name: _ros_type(hints[name], defaults[name]) for name in defaults})
+        if inst.spec.name == "state_bridge":  # the sim source reads its own section too
+            from ssm_mbrl_ros.ros.sim_bridge_node import SimBridgeConfig
+
+            hints = typing.get_type_hints(SimBridgeConfig)
+            fields.update({f.name: _ros_type(hints[f.name], getattr(SimBridgeConfig(), f.name))
+                           for f in dataclasses.fields(SimBridgeConfig)})
+        fields["source"] = Parameter.Type.STRING  # the state bridge's selector, declared before its source's config
+        for name, value in inst.parameters.items():
+            assert name in fields, (graph_name, inst.name, name)
+            ptype = fields[name]
+            if ptype is not None:
+                assert Parameter.Type.from_parameter_value(value) == ptype, (graph_name, inst.name, name, value)

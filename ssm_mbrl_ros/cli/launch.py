@@ -93,7 +93,7 @@ def run(args) -> int:
     if not Path(params).is_file():
         raise ConfigError(f"--params-file: {params} does not exist")
     overrides = parse_overrides(args.overrides, {s.name for s in graph.nodes})
-    instances = resolve_graph(graph, params, parse_arguments(args.arguments), overrides)
+    instances = resolve_graph(graph, params, parse_arguments(args.arguments), overrides, namespace=args.namespace)
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     params_dir = tempfile.TemporaryDirectory(prefix=f"ssm_mbrl_{graph.name}_")

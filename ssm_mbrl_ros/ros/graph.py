@@ -65,12 +65,17 @@ class Graph:
 
 @dataclass
 class Instance:
-    """A process to start: node name, its spec, its ROS parameters (empty for plain processes) and extra args."""
+    """A process to start: node name, its spec, its ROS parameters (empty for plain processes) and extra args.
+
+    parameters is everything the node gets (the parameter file's matching entries, then extra); extra is what the
+    graph adds on top of the file (launch-argument switches, --set overrides, a replica's `instance` and its base
+    section), which `ros2 launch` passes as a dictionary after the file."""
 
     name: str
     spec: NodeSpec
     parameters: dict
     args: tuple = ()
+    extra: dict = field(default_factory=dict)
 
 
 STATE_BRIDGE = NodeSpec("state_bridge", "ssm_mbrl_state_bridge", "ssm_mbrl_ros.ros.state_bridge_node")
@@ -151,23 +156,24 @@ def _truthy(value: str, name: str) -> bool:
 
 
 def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
-                  overrides: dict | None = None) -> list[Instance]:
+                  overrides: dict | None = None, namespace: str = "") -> list[Instance]:
     """The processes to start for these launch-argument values; overrides = {node name: {param: value}}.
 
-    Unknown argument names, non-boolean switches, bad counts and sections missing from the
-    parameter file raise ConfigError naming them.
+    Each ROS node's parameters come from the parameter file by rcl's rules (ros/param_file.py: `/**` wildcards,
+    per-node sections, namespaced keys, file order) for its fully qualified name in `namespace`; a replica
+    (collector_0, ...) first takes the entries matching its base name, then its own. Unknown argument names,
+    non-boolean switches, bad counts and nodes no entry of the file matches raise ConfigError naming them.
     """
-    import yaml
-
     from ssm_mbrl_ros.core.config import ConfigError
+
+    from .param_file import fully_qualified, load, node_parameters
 
     args = {k: d for k, (d, _) in graph.arguments.items()}
     for k, v in (arg_values or {}).items():
         if k not in args:
             raise ConfigError(f"{graph.name}: unknown launch argument {k!r}; valid: {sorted(args)}")
         args[k] = str(v)
-    with open(params_file) as f:
-        sections = yaml.safe_load(f) or {}
+    data = load(params_file)
     overrides = overrides or {}
     unknown = set(overrides) - {s.name for s in graph.nodes}
     if unknown:
@@ -176,30 +182,36 @@ def resolve_graph(graph: Graph, params_file, arg_values: dict | None = None,
     for spec in graph.nodes:
         if spec.enabled_by and not _truthy(args[spec.enabled_by], spec.enabled_by):
             continue
-        base = {}
-        if spec.ros and not spec.external:
-            section = sections.get(spec.name)
-            if not isinstance(section, dict) or not isinstance(section.get("ros__parameters", {}), dict):
-                raise ConfigError(f"{params_file}: no `{spec.name}: ros__parameters:` section for node {spec.name}")
-            base = dict(section.get("ros__parameters") or {})
+        extra = {}
         for arg, nodes in graph.params_if.items():
             if _truthy(args[arg], arg):
-                base.update(nodes.get(spec.name, {}))
-        base.update(overrides.get(spec.name, {}))
-        extra = tuple(a for arg, more in spec.args_if if _truthy(args[arg], arg) for a in more)
+                extra.update(nodes.get(spec.name, {}))
+        extra.update(overrides.get(spec.name, {}))
+        more_args = tuple(a for arg, more in spec.args_if if _truthy(args[arg], arg) for a in more)
         if spec.external:
             spec_args = tuple(a.replace("{config}", str(config_dir())) for a in spec.args)
-            out.append(Instance(spec.name, spec, base, spec_args + extra))
+            out.append(Instance(spec.name, spec, {}, spec_args + more_args))
             continue
-        if not spec.count_by:
-            out.append(Instance(spec.name, spec, base, tuple(spec.args) + extra))
+        if not spec.ros:
+            out.append(Instance(spec.name, spec, dict(extra), tuple(spec.args) + more_args, extra))
             continue
-        try:
-            count = int(args[spec.count_by])
-        except ValueError:
-            count = -1
-        if count < 1:
-            raise ConfigError(f"launch argument {spec.count_by}: expected a whole number >= 1, got {args[spec.count_by]!r}")
-        out += [Instance(f"{spec.name}_{i}", spec, {**base, "instance": i}, tuple(spec.args) + extra)
-                for i in range(count)]
+        base, hits = node_parameters(data, fully_qualified(spec.name, namespace), str(params_file))
+        names = [spec.name]
+        if spec.count_by:
+            try:
+                count = int(args[spec.count_by])
+            except ValueError:
+                count = -1
+            if count < 1:
+                raise ConfigError(f"launch argument {spec.count_by}: expected a whole number >= 1, "
+                                  f"got {args[spec.count_by]!r}")
+            names = [f"{spec.name}_{i}" for i in range(count)]
+        for i, name in enumerate(names):
+            own, own_hits = node_parameters(data, fully_qualified(name, namespace), str(params_file)) \
+                if spec.count_by else ({}, 0)
+            if hits + own_hits == 0:
+                raise ConfigError(f"{params_file}: no entry for node {fully_qualified(name, namespace)} (a "
+                                  f"`{spec.name}:` or `/**:` section with ros__parameters)")
+            node_extra = {**base, **own, **extra, "instance": i} if spec.count_by else dict(extra)
+            out.append(Instance(name, spec, {**base, **own, **node_extra}, tuple(spec.args) + more_args, node_extra))
     return out

@@ -22,13 +22,16 @@ def _processes(context, graph):
     params_file = LaunchConfiguration("params_file").perform(context)
     namespace = LaunchConfiguration("namespace").perform(context)
     actions = []
-    for inst in resolve_graph(graph, params_file, values):
+    for inst in resolve_graph(graph, params_file, values, namespace=namespace):
         if inst.spec.external:  # another package's node (RViz): its own arguments, no parameter file section
             actions.append(Node(package=inst.spec.package, executable=inst.spec.executable, name=inst.name,
                                 namespace=namespace, arguments=list(inst.args), output="screen"))
         elif inst.spec.ros:
+            # standard semantics: rcl reads the file (wildcards, per-node sections, namespaced keys), the graph's
+            # additions come after it; a replica gets its resolved set (its base section is not under its own name)
+            params = [inst.parameters] if inst.spec.count_by else [params_file, inst.extra]
             actions.append(Node(package=PACKAGE, executable=inst.spec.executable, name=inst.name, namespace=namespace,
-                                parameters=[inst.parameters], output="screen", emulate_tty=True))
+                                parameters=params, output="screen", emulate_tty=True))
         else:
             actions.append(ExecuteProcess(cmd=[sys.executable, "-m", inst.spec.module, *inst.args],
                                           name=inst.name, output="screen", sigterm_timeout="10"))

@@ -5,6 +5,7 @@ import dataclasses
 import gc
 import os
 import sys
+import typing
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -13,22 +14,57 @@ from rclpy.executors import ExternalShutdownException
 from ssm_mbrl_ros.core.config import ConfigError, field_help, from_dict, to_dict
 
 
-def read_config(node, cls):
-    """Declare one parameter per dataclass field (any type accepted by ROS) and build cls from their values.
+def _ros_type(tp, default):
+    """The static ROS parameter type of a dataclass field (None: dynamic, for unions, dicts and lists whose element
+    type neither the annotation nor the default tells)."""
+    from rclpy.parameter import Parameter
 
-    Values are checked by core.config.from_dict, so a wrong type raises ConfigError naming
-    `<node>.<parameter>`, the same message style as YAML config errors.
+    T = Parameter.Type
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    scalars = {bool: T.BOOL, int: T.INTEGER, float: T.DOUBLE, str: T.STRING}
+    if tp in scalars:
+        return scalars[tp]
+    if origin is typing.Literal and all(isinstance(a, str) for a in args):
+        return T.STRING
+    if origin in (list, tuple) or tp in (list, tuple):
+        item = args[0] if args and args[0] is not Ellipsis else None
+        if item is None and default:
+            item = type(default[0])
+        return {bool: T.BOOL_ARRAY, int: T.INTEGER_ARRAY, float: T.DOUBLE_ARRAY, str: T.STRING_ARRAY}.get(item)
+    return None
+
+
+def read_config(node, cls):
+    """Declare one read-only parameter per dataclass field, statically typed from the field's annotation (so
+    `ros2 param describe` shows it), with the field's doc as description, and build cls from the values.
+
+    A value of the wrong type (ROS's own check, or core.config.from_dict's for the few dynamic ones) raises
+    ConfigError naming `<node> parameters.<name>`, the same message style as YAML config errors; the node exits 2.
     """
+    from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
+
     defaults = to_dict(cls())
     helps = field_help(cls)
+    hints = typing.get_type_hints(cls)
     values = {}
+    where = f"{node.get_name()} parameters"
     for f in dataclasses.fields(cls):
-        desc = ParameterDescriptor(description=helps.get(f.name, ""), dynamic_typing=True, read_only=True)
         default = defaults[f.name]
-        value = node.declare_parameter(f.name, default if default != [] else None, desc).value
+        ptype = _ros_type(hints.get(f.name), default)
+        desc = ParameterDescriptor(description=helps.get(f.name, ""), read_only=True, dynamic_typing=ptype is None)
+        if ptype is not None:
+            desc.type = ptype.value
+        initial = default if default not in ([], (), None) else (ptype if ptype is not None else None)
+        try:
+            value = node.declare_parameter(f.name, initial, desc).value
+        except InvalidParameterTypeException as e:
+            raise ConfigError(f"{where}.{f.name}: expected {ptype.name.lower() if ptype else 'another type'} "
+                              f"({e})") from None
+        except ParameterUninitializedException:
+            value = None
         if value is not None:
             values[f.name] = list(value) if isinstance(value, (tuple, list)) or hasattr(value, "tolist") else value
-    return from_dict(cls, values, f"{node.get_name()} parameters")
+    return from_dict(cls, values, where)
 
 
 def make_executor(kind: str | None = None, from_env: bool = True):

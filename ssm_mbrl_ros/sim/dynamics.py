@@ -17,7 +17,7 @@ the public API is the (N, 17) layout of sim/state.py.
 
 Speed: `compile=True` compiles one substep with inductor into a single fused CPU loop (the first
 step per batch size takes ~20-45 s to compile; results match eager to float32 round-off). See
-sim/throughput.py; on a busy 2-core machine one torch thread is fastest (OpenMP barriers stall).
+bench/physics.py; on a busy 2-core machine one torch thread is fastest (OpenMP barriers stall).
 """
 from __future__ import annotations
 

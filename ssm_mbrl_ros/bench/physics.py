@@ -1,12 +1,13 @@
-"""Physics-only throughput measurement of QuadrotorSim (env-steps per second)."""
+"""Physics-only throughput of QuadrotorSim (env-steps per second); `python -m ssm_mbrl_ros.bench.physics`.
+(`ssm-mbrl bench sim` measures the whole vector env: physics + task + autoreset.)"""
 from __future__ import annotations
 
 import time
 
 import torch
 
-from .dynamics import QuadrotorSim
-from .vehicle import VehicleParams, load_vehicle
+from ssm_mbrl_ros.sim.dynamics import QuadrotorSim
+from ssm_mbrl_ros.sim.vehicle import VehicleParams, load_vehicle
 
 
 def measure_sim_throughput(vehicle: VehicleParams | str = "agile5", num_envs: int = 16384, *,

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ssm_mbrl_ros.core.frames import rotmat_entries
+from ssm_mbrl_ros.core.observation import observation_entries
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 HOVER_FIELDS = ["pos_err", "vel", "rotmat", "omega", "last_action"]
@@ -53,12 +53,8 @@ class OnnxHoverController:
         if dist > self.carrot_m:  # the policy was trained on setpoints within a few metres: approach via a carrot
             k = self.carrot_m / dist
             ex, ey, ez = ex * k, ey * k, ez * k
-        o = self._obs
-        o[0:6] = (ex, ey, ez, s[7], s[8], s[9])
-        o[6:15] = rotmat_entries(s[3], s[4], s[5], s[6])  # scalar floats: the hot path stays numpy-free
-        o[15:18] = (s[10], s[11], s[12])
-        o[18:22] = self.last_action
-        return o
+        self._obs[:] = observation_entries((ex, ey, ez), s[7:10], s[3:7], s[10:13], self.last_action)
+        return self._obs
 
     def __call__(self, state17: np.ndarray, t_s: float) -> np.ndarray:
         """CTBR (4,): thrust m/s^2, body rates FLU rad/s (a view valid until the next call); a new policy step once

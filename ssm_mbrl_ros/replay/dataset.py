@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import frames
+from ..core.observation import COMMON_FIELDS, VEL_FIELD, observation_entries
 from ..core.spaces import ActionSpec, ObsField, ObsLayout
 from .bagread import BagStreams, TopicNames
 from .report import IngestReport
@@ -50,10 +50,7 @@ def obs_layout(setpoint_known: bool) -> ObsLayout:
     """The layout of the dataset's obs (equal to the hover env's full observation when the setpoint is known)."""
     first = (ObsField("pos_err", 3, "m", "world ENU", "setpoint - position") if setpoint_known
              else ObsField("pos", 3, "m", "world ENU", "position"))
-    return ObsLayout((first, ObsField("vel", 3, "m/s", "world ENU", "velocity"),
-                      ObsField("rotmat", 9, "", "body->world", "attitude rotation matrix, row-major"),
-                      ObsField("omega", 3, "rad/s", "body FLU", "body rates"),
-                      ObsField("last_action", 4, "", "normalised", "previous normalised CTBR action")))
+    return ObsLayout((first, VEL_FIELD) + COMMON_FIELDS)
 
 
 def slerp(q0: np.ndarray, q1: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -168,8 +165,7 @@ def episode_arrays(o: dict, ctbr: np.ndarray, priv: np.ndarray | None, info: dic
     last = np.concatenate([np.zeros((1, 4)), act[:-1]])
     sp = info.get("setpoint_m")
     block = (np.asarray(sp)[None] - o["pos"]) if sp is not None else o["pos"]
-    rot = frames.quat_to_rotmat(o["quat"]).reshape(n, 9)
-    obs = np.concatenate([block, o["vel"], rot, o["omega"], last], 1)
+    obs = np.stack(observation_entries(block.T, o["vel"].T, o["quat"].T, o["omega"].T, last.T), 1)
     terminated = bool(info.get("terminated", False))
     r = compute_reward(info.get("task"), info, o["pos"], o["vel"], o["omega"], act, terminated)
     cont = np.ones(n, np.float32)

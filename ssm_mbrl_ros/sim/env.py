@@ -42,7 +42,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from ..core.frames import rotmat_entries
+from ..core.observation import COMMON_FIELDS, VEL_FIELD, observation_blocks
 from ..core.spaces import ObsField, ObsLayout
 from .dynamics import QuadrotorSim
 from .randomization import PARAM_NAMES, WindProcess, sample_param_scales
@@ -52,11 +52,6 @@ from .tasks import Task, make_task, split_task_name
 from .tasks.base import common_penalty
 from .vehicle import VehicleParams, load_vehicle
 
-COMMON_FIELDS = (
-    ObsField("rotmat", 9, "", "body->world", "attitude rotation matrix, row-major"),
-    ObsField("omega", 3, "rad/s", "body FLU", "body rates"),
-    ObsField("last_action", 4, "", "normalised", "previous normalised CTBR action"),
-)
 PRIVILEGED_LAYOUT = ObsLayout((
     ObsField("state", 17, "m, wxyz, m/s, rad/s, rad/s", "world ENU / body FLU", "true state: " + " ".join(STATE_NAMES)),
     ObsField("param_scales", 5, "", "", "vehicle parameter scales: " + " ".join(PARAM_NAMES)),
@@ -88,7 +83,7 @@ class QuadVecEnv(VectorEnv):
         self.sensor = DelayedPositionSensor(cfg.sensors, n, **kw) if self.partial else None
         self.wind = WindProcess(cfg.randomization.wind, n, self.dt_s, **kw)
         self.param_scales = torch.ones(n, len(PARAM_NAMES), **kw)
-        vel = () if self.partial else (ObsField("vel", 3, "m/s", "world ENU", "velocity"),)
+        vel = () if self.partial else (VEL_FIELD,)
         self.obs_layout = ObsLayout(tuple(task.obs_fields()) + vel + COMMON_FIELDS)
         self.privileged_layout = PRIVILEGED_LAYOUT
         np_dtype = np.float64 if task.dtype == torch.float64 else np.float32
@@ -174,11 +169,12 @@ class QuadVecEnv(VectorEnv):
 
     # ---- observation ----
     def _compose(self, task_block, x, last_action) -> torch.Tensor:
-        """Observation (M, D) from the task block (k, M), state x (17, M) and last action (4, M)."""
-        rot = torch.stack(rotmat_entries(x[3], x[4], x[5], x[6]), 0)  # body -> world, row-major (9, M)
-        parts = [task_block] if self.partial else [task_block, x[7:10]]
+        """Observation (M, D) from the task block (k, M), state x (17, M) and last action (4, M)
+        (core/observation.py: the one definition the dataset and the flight side use too)."""
+        blocks = observation_blocks(task_block, None if self.partial else x[7:10], x[3:7], x[10:13], last_action,
+                                    stack=lambda e: torch.stack(e, 0))
         # (k, M) blocks -> (M, D); cat of transposed views beats cat + transpose-copy about 2x on CPU
-        return torch.cat([p.t() for p in parts + [rot, x[10:13], last_action]], 1)
+        return torch.cat([b.t() for b in blocks], 1)
 
     def _observe_rows(self, ids, rows) -> torch.Tensor:
         """Observation (n, D) of envs ids right after their reset (rows (n, 17))."""

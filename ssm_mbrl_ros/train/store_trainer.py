@@ -24,7 +24,6 @@ Observations and rewards can be rebuilt from bags for tasks with the hover obser
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -38,6 +37,7 @@ from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive, to_dict
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
 from .config import TrainConfig, resolve_train_config
+from .run_dir import RunDir
 
 
 @dataclass
@@ -128,7 +128,7 @@ class StoreTrainer:
         self.updates_env_steps = 0.0
         self.snapshots = 0
         self.snapshot: Path | None = None
-        self.wall_s_before = 0.0
+        self.run_dir = RunDir(self.logdir)  # config, logs, checkpoints, clock: the same as `ssm-mbrl train`
         ingested_before, seen = 0, set()
         resuming = (self.logdir / CHECKPOINT).is_file()
         if resuming and not scfg.resume:
@@ -140,15 +140,15 @@ class StoreTrainer:
                              align=AlignConfig(privileged_dim=priv_dim), delete_evicted=scfg.delete_evicted)
         self._ingested_before = ingested_before - sum(v for k, v in self.replay.loaded.items() if k in seen)
         self._t0 = time.perf_counter()
+        self.run_dir.start_clock()
         self._next_poll = self._t0 + scfg.poll_every_s
         self._next_export = self._t0 + scfg.export_every_s
         self._next_ckpt = self._t0 + cfg.checkpoint_every_min * 60.0
         self._exported_at_updates = self.learner.updates
         self._last: dict = {}
         self._rate: list[tuple[float, int]] = [(self._t0, self.learner.updates)]
-        self.logdir.mkdir(parents=True, exist_ok=True)
         (self.logdir / "snapshots").mkdir(exist_ok=True)
-        (self.logdir / "config.json").write_text(json.dumps(self.config_record(), indent=2) + "\n")
+        self.run_dir.write_config(self.config_record())
         self.log_line(f"store trainer: {cfg.task}/{cfg.wm} ({cfg.preset}) on {self.device}, store {scfg.store}: "
                       f"{self.replay.num_steps} steps in {len(self.replay.chunk_names)} chunks"
                       + (f", resumed at {self.learner.updates} updates" if resuming else ""))
@@ -163,7 +163,7 @@ class StoreTrainer:
     @property
     def wall_s(self) -> float:
         """Training wall-clock so far, across resumptions (s)."""
-        return self.wall_s_before + time.perf_counter() - self._t0
+        return self.run_dir.wall_s
 
     def config_record(self) -> dict:
         """Resolved config + architecture (config.json, checkpoints, the sidecar's training_config)."""
@@ -171,30 +171,21 @@ class StoreTrainer:
                 "world_size": 1}
 
     def _resume(self) -> tuple[int, set]:
-        from .checkpoint import restore_learner
-
-        payload, _ = restore_learner(self.logdir, self.cfg, self.learner, self.device)
-        c = payload["counters"]
-        self.updates_env_steps, self.wall_s_before = float(c["updates_env_steps"]), float(c["wall_s"])
+        c, payload, _ = self.run_dir.resume(self.cfg, self.learner, self.device)
+        self.updates_env_steps = float(c["updates_env_steps"])
         self.snapshots = int(c.get("snapshots", 0))
         return int(c["env_steps"]), set(payload.get("chunks_ingested", []))
 
     def save(self) -> Path:
         """Atomic checkpoint: networks, optimisers, counters, the chunks already ingested."""
-        from .checkpoint import learner_payload, save_checkpoint
-
-        payload = learner_payload(self.cfg, self.learner, kind="store_trainer",
-                                  counters={"env_steps": self.env_steps, "wall_s": self.wall_s,
-                                            "updates_env_steps": self.updates_env_steps, "snapshots": self.snapshots},
-                                  chunks_ingested=list(self.replay.loaded))
-        return save_checkpoint(self.logdir, payload, None)
+        return self.run_dir.save(self.cfg, self.learner, {"env_steps": self.env_steps,
+                                                          "updates_env_steps": self.updates_env_steps,
+                                                          "snapshots": self.snapshots},
+                                 None, kind="store_trainer", chunks_ingested=list(self.replay.loaded))
 
     def log(self, record: dict) -> None:
         """Append a record (with counters) to metrics.jsonl."""
-        record = {"env_steps": self.env_steps, "updates": self.learner.updates, "wall_s": round(self.wall_s, 3),
-                  **record}
-        with open(self.logdir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self.run_dir.log(record, self.env_steps, self.learner.updates)
 
     # ---- the loop -----------------------------------------------------------------------------
 

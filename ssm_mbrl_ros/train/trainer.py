@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +31,11 @@ from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.export.policy_graph import export_policy
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
-from .checkpoint import learner_payload, restore_learner, save_checkpoint
 from .collector import Collector
 from .config import TrainConfig
 from .curves import plot_curves
 from .learner import Learner
+from .run_dir import RunDir
 from .sequence_buffer import SequenceBuffer
 
 SOLVED_SUCCESS = 0.95  # the hover target (docs/training.md): >= 95 % of evaluation episodes succeed
@@ -83,8 +82,7 @@ class Trainer:
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0
-        self.wall_s_before = 0.0
-        self._t0: float | None = None  # perf_counter at the start of run()
+        self.run_dir = RunDir(self.logdir, enabled=self.main, tensorboard=True)  # config, logs, checkpoints, clock
         self.evals: list[dict] = []
         self.solved: dict | None = None
         self.hover_action = hover
@@ -109,16 +107,7 @@ class Trainer:
         self.expert = make_expert(cfg.expert, self.env)
         # after the prefill, the first expert_mix x num_envs envs keep flying the expert (a DAgger mixture)
         self.expert_envs = torch.arange(cfg.num_envs, device=self.device) < round(cfg.expert_mix * cfg.num_envs)
-        self.writer = None
-        if self.main:
-            self.logdir.mkdir(parents=True, exist_ok=True)
-            (self.logdir / "config.json").write_text(json.dumps(self.config_record(), indent=2) + "\n")
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(self.logdir / "tb"))
-            except ImportError:  # tensorboard is an install requirement; a stripped env still trains
-                self.writer = None
+        self.run_dir.write_config(self.config_record())
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -127,10 +116,8 @@ class Trainer:
         return {"train": to_dict(self.cfg), "arch": self.learner.arch(), "world_size": self.world}
 
     def _resume(self) -> None:
-        payload, replay = restore_learner(self.logdir, self.cfg, self.learner, self.device)
-        c = payload["counters"]
-        self.env_steps, self.wall_s_before = int(c["env_steps"]), float(c["wall_s"])
-        self.updates_env_steps = float(c["updates_env_steps"])
+        c, payload, replay = self.run_dir.resume(self.cfg, self.learner, self.device)
+        self.env_steps, self.updates_env_steps = int(c["env_steps"]), float(c["updates_env_steps"])
         self.evals, self.solved = payload.get("evals", []), payload.get("solved")
         self.actor_started = payload.get("actor_started", self.actor_started)
         self.best_key = tuple(payload.get("best_key", self.best_key))
@@ -138,35 +125,25 @@ class Trainer:
             self.buffer.load_state_dict(replay)
         if self.main:
             print(f"resumed {self.logdir}: {self.env_steps} env steps, {self.learner.updates} updates, "
-                  f"{self.buffer.num_steps} replay steps, {self.wall_s_before / 60:.1f} min trained")
+                  f"{self.buffer.num_steps} replay steps, {self.run_dir.wall_s_before / 60:.1f} min trained")
 
     def save(self) -> None:
         """Checkpoint (rank 0): networks, optimisers, counters, evals and the replay."""
         if not self.main:
             return
-        payload = learner_payload(self.cfg, self.learner, evals=self.evals, solved=self.solved,
-                                  best_key=list(self.best_key), actor_started=self.actor_started,
-                                  counters={"env_steps": self.env_steps, "wall_s": self.wall_s,
-                                            "updates_env_steps": self.updates_env_steps})
-        save_checkpoint(self.logdir, payload, self.buffer.state_dict())
+        self.run_dir.save(self.cfg, self.learner, {"env_steps": self.env_steps,
+                                                   "updates_env_steps": self.updates_env_steps},
+                          self.buffer.state_dict(), evals=self.evals, solved=self.solved, best_key=list(self.best_key),
+                          actor_started=self.actor_started)
 
     @property
     def wall_s(self) -> float:
         """Training wall-clock so far, across resumptions (s)."""
-        return self.wall_s_before + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+        return self.run_dir.wall_s
 
     def log(self, record: dict) -> None:
         """Append a record to metrics.jsonl and its numbers to TensorBoard (rank 0)."""
-        if not self.main:
-            return
-        record = {"env_steps": self.env_steps, "updates": self.learner.updates, "wall_s": round(self.wall_s, 3),
-                  **record}
-        with open(self.logdir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                    self.writer.add_scalar(f"{record['kind']}/{k}", v, self.env_steps)
+        self.run_dir.log(record, self.env_steps, self.learner.updates)
 
     # ---- evaluation --------------------------------------------------------------------------
 
@@ -259,7 +236,7 @@ class Trainer:
         """Train until the budget is spent (or Ctrl-C); returns the summary (also summary.json)."""
         cfg, learner = self.cfg, self.learner
         per_update = cfg.batch_size * cfg.seq_len / cfg.train_ratio  # env steps collected per update
-        self._t0 = time.perf_counter()
+        self.run_dir.start_clock()
         next_eval = self.wall_s + cfg.eval_every_min * 60.0
         next_ckpt = self.wall_s + cfg.checkpoint_every_min * 60.0
         bar = tqdm(total=cfg.max_env_steps or None, initial=self.env_steps, unit="step", disable=not self.progress,
@@ -332,8 +309,7 @@ class Trainer:
                                                                    -(r["pos_rmse_m"] or math.inf)))
                            if self.evals else None)
             (self.logdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            if self.writer is not None:
-                self.writer.close()
+            self.run_dir.close()
         if self.world > 1:  # every rank waits for rank 0's evaluation, then the group is torn down cleanly
             import torch.distributed as dist
 

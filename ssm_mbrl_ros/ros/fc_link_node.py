@@ -35,7 +35,7 @@ from ssm_mbrl_ros.core.config import ConfigError, doc
 from ssm_mbrl_ros.link.command_input import CommandInput
 from ssm_mbrl_ros.link.fc_clock import FcTimeSync
 from ssm_mbrl_ros.link.offboard_session import OffboardSession
-from ssm_mbrl_ros.ros.conversions import state17_to_odom, twist_to_ctbr
+from ssm_mbrl_ros.ros.conversions import frame_ids, resolve_frame_prefix, state17_to_odom, twist_to_ctbr
 from ssm_mbrl_ros.ros.params import read_config, run_node
 
 NAN4 = np.full(4, np.nan)
@@ -76,6 +76,8 @@ class FcLinkConfig:
     signing_key_file: str = doc("file holding the signing key (64 hex digits), read when signing_key_hex is empty",
                                 default="")
     odom_topic: str = doc("FC state output topic", default="fc/odom")
+    frame_prefix: str = doc("prefix of the frame ids of fc/odom: 'auto' = the node's namespace, '' = none",
+                            default="auto")
     cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
     surprise_topic: str = doc("world-model surprise input (std_msgs/Float32); empty = none", default="")
     px4_odometry_topic: str = doc("px4_msgs: VehicleOdometry topic", default="/fmu/out/vehicle_odometry")
@@ -121,6 +123,7 @@ class FcLinkNode(Node):
         from ssm_mbrl_ros.sim.vehicle import load_vehicle
 
         self.cfg = cfg = read_config(self, FcLinkConfig)
+        self.frames = frame_ids(resolve_frame_prefix(cfg.frame_prefix, self.get_namespace()))
         vehicle = load_vehicle(cfg.vehicle)
         tmap = ThrustMap(cfg.hover_throttle) if cfg.hover_throttle else ThrustMap.for_vehicle(vehicle)
         sup = Supervisor(supervisor_config(vehicle, cfg.supervisor_config, cfg.supervisor_overrides,
@@ -199,7 +202,7 @@ class FcLinkNode(Node):
         if tel is None or tel.fc_stamp_s is None:
             return
         ns = self.sync.to_ros_ns(tel.fc_stamp_s, self.get_clock().now().nanoseconds)
-        self.pub_odom.publish(state17_to_odom(tel.state17(), self._odom, Time(nanoseconds=ns).to_msg()))
+        self.pub_odom.publish(state17_to_odom(tel.state17(), self._odom, Time(nanoseconds=ns).to_msg(), self.frames))
         self.cmd.state_published(ns, time.monotonic())
         self.odom_count += 1
 

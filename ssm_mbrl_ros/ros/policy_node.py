@@ -25,7 +25,7 @@ from std_msgs.msg import String
 from ssm_mbrl_ros.core.config import ConfigError, doc
 from ssm_mbrl_ros.link.onnx_controller import OnnxHoverController
 from ssm_mbrl_ros.runtime.models import find_model
-from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, odom_to_state17
+from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, frame_ids, odom_to_state17, resolve_frame_prefix
 from ssm_mbrl_ros.ros.params import read_config, run_node
 
 
@@ -43,6 +43,8 @@ class PolicyNodeConfig:
     odom_gap_reset_s: float = doc("reset the recurrent state when odometry resumes after a gap longer than this (s)",
                                   default=0.2)
     carrot_m: float = doc("setpoints farther than this are approached via a point this far ahead (m)", default=1.0)
+    frame_prefix: str = doc("prefix of the cmd_ctbr frame id (base_link): 'auto' = the node's namespace, '' = none",
+                            default="auto")
 
     def validate(self, source: str = "policy") -> None:
         """setpoint_m has 3 numbers, times and distances are positive."""
@@ -67,6 +69,7 @@ class PolicyNode(Node):
     def __init__(self, **kwargs):
         super().__init__("policy", **kwargs)
         self.cfg = read_config(self, PolicyNodeConfig)
+        self.body_frame = frame_ids(resolve_frame_prefix(self.cfg.frame_prefix, self.get_namespace()))[1]
         self.ctrl = load_controller(self.cfg.model, self.cfg.setpoint_m, self.cfg.carrot_m)
         self.model_path = str(self.ctrl.policy.path)
         self._state = np.zeros(17)
@@ -94,7 +97,7 @@ class PolicyNode(Node):
         ctrl = self.ctrl  # one read: a concurrent swap replaces the reference, never mutates it
         stamp_s = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec  # the policy steps at its own rate by it
         ctbr = ctrl(odom_to_state17(msg, self._state), stamp_s)
-        self.pub.publish(ctbr_to_twist(ctbr, self._cmd, msg.header.stamp))
+        self.pub.publish(ctbr_to_twist(ctbr, self._cmd, msg.header.stamp, self.body_frame))
         self._times[self._n % len(self._times)] = time.perf_counter() - t0
         self._n += 1
 

@@ -105,13 +105,14 @@ class SimSource:
         if sp is not None:
             msg = PointStamped()
             msg.header.stamp = stamp
-            msg.header.frame_id = "odom"
+            msg.header.frame_id = self.out.frames[0]
             msg.point.x, msg.point.y, msg.point.z = (float(x) for x in sp[0])
             self.pub_setpoint.publish(msg)
         ref = None if sp is not None else task.reference_path()
         gates = task.gates.corners() if hasattr(task, "gates") else None
-        self.out.publish_task(path_msg(ref if ref is not None else np.zeros((0, 3)), stamp),
-                              task_markers(stamp, None if sp is None else sp[0].tolist(), gates, ref))
+        world = self.out.frames[0]
+        self.out.publish_task(path_msg(ref if ref is not None else np.zeros((0, 3)), stamp, world_frame=world),
+                              task_markers(stamp, None if sp is None else sp[0].tolist(), gates, ref, world))
 
     def tick(self) -> None:
         """One control period: apply the held command, step, publish."""

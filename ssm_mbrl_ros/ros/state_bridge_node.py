@@ -31,7 +31,7 @@ from visualization_msgs.msg import MarkerArray
 
 from ssm_mbrl_ros.core.config import ConfigError, doc
 from ssm_mbrl_ros.estimation.pose_estimator import EstimatorConfig, PoseVelocityEstimator, Staleness
-from ssm_mbrl_ros.ros.conversions import odom_to_state17, state17_to_odom
+from ssm_mbrl_ros.ros.conversions import frame_ids, odom_to_state17, resolve_frame_prefix, state17_to_odom
 from ssm_mbrl_ros.ros.params import read_config, run_node
 from ssm_mbrl_ros.ros.viz import Trail, odom_transform, tf_available
 
@@ -46,6 +46,8 @@ class OutputConfig:
     odom_topic: str = doc("odometry output topic", default="odom")
     publish_tf: bool = doc("broadcast odom -> base_link on /tf (needs tf2_msgs)", default=True)
     trail_s: float = doc("length of the flown-path trail published on `trail` (s; 0 = off)", default=10.0)
+    frame_prefix: str = doc("prefix of every frame id (odom, base_link): 'auto' = the node's namespace ('/drone1' -> "
+                            "'drone1/odom'), '' = none", default="auto")
 
 
 @dataclass
@@ -62,19 +64,26 @@ class StateOutputs:
 
     def __init__(self, node: Node, cfg: OutputConfig):
         self.node, self.cfg = node, cfg
+        self.frames = frame_ids(resolve_frame_prefix(cfg.frame_prefix, node.get_namespace()))  # (world, body)
         self.odom = Odometry()
         self.pub_odom = node.create_publisher(Odometry, cfg.odom_topic, qos_profile_sensor_data)
         self.pub_reference = node.create_publisher(Path, "reference", LATCHED)
         self.pub_markers = node.create_publisher(MarkerArray, "markers", LATCHED)
-        self.pub_tf = None
-        if cfg.publish_tf and tf_available():
-            from tf2_msgs.msg import TFMessage
+        self.pub_tf = self.tf_broadcaster = None
+        if cfg.publish_tf:
+            try:  # tf2's own broadcaster where tf2_ros is installed (a ROS 2 install)
+                from tf2_ros import TransformBroadcaster
 
-            self._tf_msg = TFMessage
-            self.pub_tf = node.create_publisher(TFMessage, "/tf", 100)
-        elif cfg.publish_tf:
-            node.get_logger().warning("tf2_msgs is not importable: no odom -> base_link on /tf")
-        self.trail = Trail(cfg.trail_s) if cfg.trail_s > 0 else None
+                self.tf_broadcaster = TransformBroadcaster(node)
+            except ImportError:
+                if tf_available():  # tf2_msgs alone: the same /tf messages, published directly
+                    from tf2_msgs.msg import TFMessage
+
+                    self._tf_msg = TFMessage
+                    self.pub_tf = node.create_publisher(TFMessage, "/tf", 100)
+                else:
+                    node.get_logger().warning("neither tf2_ros nor tf2_msgs is importable: no odom -> base_link TF")
+        self.trail = Trail(cfg.trail_s, world_frame=self.frames[0]) if cfg.trail_s > 0 else None
         if self.trail is not None:
             self.pub_trail = node.create_publisher(Path, "trail", 1)
             node.create_timer(0.5, lambda: self.pub_trail.publish(self.trail.msg(node.get_clock().now().to_msg())))
@@ -82,7 +91,7 @@ class StateOutputs:
     def publish_state(self, state17: np.ndarray, now, pose_cov=None, twist_cov=None) -> None:
         """odom (+ covariances, 6x6) and TF at ROS time `now`, and a trail point."""
         stamp = now.to_msg()
-        msg = state17_to_odom(state17, self.odom, stamp)
+        msg = state17_to_odom(state17, self.odom, stamp, self.frames)
         if pose_cov is not None:
             msg.pose.covariance = np.ascontiguousarray(pose_cov, float).ravel()
         if twist_cov is not None:
@@ -94,8 +103,10 @@ class StateOutputs:
 
     def publish_tf(self, state17: np.ndarray, stamp) -> None:
         """odom -> base_link, where TF is available."""
-        if self.pub_tf is not None:
-            self.pub_tf.publish(self._tf_msg(transforms=[odom_transform(state17, stamp)]))
+        if self.tf_broadcaster is not None:
+            self.tf_broadcaster.sendTransform(odom_transform(state17, stamp, frames=self.frames))
+        elif self.pub_tf is not None:
+            self.pub_tf.publish(self._tf_msg(transforms=[odom_transform(state17, stamp, frames=self.frames)]))
 
     def publish_task(self, reference: Path, markers: MarkerArray) -> None:
         """The episode's reference path and markers (latched)."""

@@ -13,7 +13,7 @@ from geometry_msgs.msg import Point, PoseStamped, TransformStamped
 from nav_msgs.msg import Path
 from visualization_msgs.msg import Marker, MarkerArray
 
-WORLD_FRAME, BODY_FRAME = "odom", "base_link"
+from .conversions import BODY_FRAME, WORLD_FRAME
 
 
 def tf_available() -> bool:
@@ -25,22 +25,23 @@ def tf_available() -> bool:
     return True
 
 
-def odom_transform(state17: np.ndarray, stamp, msg: TransformStamped | None = None) -> TransformStamped:
+def odom_transform(state17: np.ndarray, stamp, msg: TransformStamped | None = None,
+                   frames=(WORLD_FRAME, BODY_FRAME)) -> TransformStamped:
     """odom -> base_link transform from a simulator-layout state (pos m ENU, quat wxyz body->world)."""
     msg = msg or TransformStamped()
     msg.header.stamp = stamp
-    msg.header.frame_id, msg.child_frame_id = WORLD_FRAME, BODY_FRAME
+    msg.header.frame_id, msg.child_frame_id = frames
     t, r = msg.transform.translation, msg.transform.rotation
     t.x, t.y, t.z = (float(x) for x in state17[0:3])
     r.w, r.x, r.y, r.z = (float(x) for x in state17[3:7])
     return msg
 
 
-def path_msg(points_m: np.ndarray, stamp, quats_wxyz: np.ndarray | None = None) -> Path:
+def path_msg(points_m: np.ndarray, stamp, quats_wxyz: np.ndarray | None = None, world_frame: str = WORLD_FRAME) -> Path:
     """nav_msgs/Path through points (M, 3) m in odom; orientations identity unless given (M, 4) wxyz."""
     msg = Path()
     msg.header.stamp = stamp
-    msg.header.frame_id = WORLD_FRAME
+    msg.header.frame_id = world_frame
     for i, p in enumerate(np.asarray(points_m, float).reshape(-1, 3)):
         ps = PoseStamped()
         ps.header = msg.header
@@ -52,10 +53,10 @@ def path_msg(points_m: np.ndarray, stamp, quats_wxyz: np.ndarray | None = None) 
     return msg
 
 
-def _marker(stamp, ns: str, mid: int, kind: int, rgba, scale) -> Marker:
+def _marker(stamp, ns: str, mid: int, kind: int, rgba, scale, world_frame: str = WORLD_FRAME) -> Marker:
     m = Marker()
     m.header.stamp = stamp
-    m.header.frame_id = WORLD_FRAME
+    m.header.frame_id = world_frame
     m.ns, m.id, m.type, m.action = ns, mid, kind, Marker.ADD
     m.pose.orientation.w = 1.0
     m.scale.x, m.scale.y, m.scale.z = (float(s) for s in scale)
@@ -63,24 +64,25 @@ def _marker(stamp, ns: str, mid: int, kind: int, rgba, scale) -> Marker:
     return m
 
 
-def task_markers(stamp, setpoint_m=None, gate_corners_m=None, reference_m=None) -> MarkerArray:
+def task_markers(stamp, setpoint_m=None, gate_corners_m=None, reference_m=None,
+                 world_frame: str = WORLD_FRAME) -> MarkerArray:
     """A DELETEALL then: setpoint sphere (0.1 m radius = the hover success radius), one LINE_STRIP per gate
     opening (corners (G, 5, 3) m), and the reference path as a thin LINE_STRIP."""
     out = MarkerArray()
     clear = Marker()
-    clear.header.stamp, clear.header.frame_id, clear.action = stamp, WORLD_FRAME, Marker.DELETEALL
+    clear.header.stamp, clear.header.frame_id, clear.action = stamp, world_frame, Marker.DELETEALL
     out.markers.append(clear)
     if setpoint_m is not None:
-        m = _marker(stamp, "setpoint", 0, Marker.SPHERE, (0.1, 0.8, 0.1, 0.6), (0.2, 0.2, 0.2))
+        m = _marker(stamp, "setpoint", 0, Marker.SPHERE, (0.1, 0.8, 0.1, 0.6), (0.2, 0.2, 0.2), world_frame)
         m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(x) for x in np.ravel(setpoint_m)[:3])
         out.markers.append(m)
     if gate_corners_m is not None:
         for g, corners in enumerate(np.asarray(gate_corners_m, float)):
-            m = _marker(stamp, "gates", g, Marker.LINE_STRIP, (1.0, 0.5, 0.0, 1.0), (0.05, 0.0, 0.0))
+            m = _marker(stamp, "gates", g, Marker.LINE_STRIP, (1.0, 0.5, 0.0, 1.0), (0.05, 0.0, 0.0), world_frame)
             m.points = [Point(x=float(c[0]), y=float(c[1]), z=float(c[2])) for c in corners]
             out.markers.append(m)
     if reference_m is not None and len(reference_m) > 1:
-        m = _marker(stamp, "reference", 0, Marker.LINE_STRIP, (0.2, 0.4, 1.0, 0.8), (0.02, 0.0, 0.0))
+        m = _marker(stamp, "reference", 0, Marker.LINE_STRIP, (0.2, 0.4, 1.0, 0.8), (0.02, 0.0, 0.0), world_frame)
         m.points = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in np.asarray(reference_m, float)]
         out.markers.append(m)
     return out
@@ -89,8 +91,8 @@ def task_markers(stamp, setpoint_m=None, gate_corners_m=None, reference_m=None) 
 class Trail:
     """The recent flown path: positions kept at most every min_dt_s for window_s seconds."""
 
-    def __init__(self, window_s: float = 10.0, min_dt_s: float = 0.1):
-        self.min_dt_s = min_dt_s
+    def __init__(self, window_s: float = 10.0, min_dt_s: float = 0.1, world_frame: str = WORLD_FRAME):
+        self.min_dt_s, self.world_frame = min_dt_s, world_frame
         self.points: deque = deque(maxlen=max(2, int(window_s / min_dt_s)))
         self._last_s = -np.inf
 
@@ -105,4 +107,4 @@ class Trail:
 
     def msg(self, stamp) -> Path:
         """The trail as nav_msgs/Path in odom."""
-        return path_msg(np.array(self.points).reshape(-1, 3), stamp)
+        return path_msg(np.array(self.points).reshape(-1, 3), stamp, world_frame=self.world_frame)

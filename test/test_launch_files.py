@@ -111,6 +111,9 @@ def test_fly_real_switches_off_the_stand_in_fc_and_recorder(launch_stand_ins):
     assert actions[1].kwargs["parameters"][1] == {"flight_controller": "sim", "auto_arm": True}
     _, actions = run_launch_file("fly_real", {"lockstep": "true"})
     assert actions[0].kwargs["cmd"][-1] == "--lockstep" and actions[1].kwargs["parameters"][1]["lockstep"] is True
+    # lockstep: the FC's simulated time drives the whole graph
+    assert actions[1].kwargs["parameters"][1]["publish_clock"] is True
+    assert all(a.kwargs["parameters"][1].get("use_sim_time") is True for a in actions[1:] if "parameters" in a.kwargs)
 
 
 def test_pip_runner_writes_each_node_its_parameters(tmp_path):
@@ -244,6 +247,7 @@ def test_every_shipped_parameter_file_gives_each_node_values_of_its_declared_typ
             fields.update({f.name: _ros_type(hints[f.name], getattr(SimBridgeConfig(), f.name))
                            for f in dataclasses.fields(SimBridgeConfig)})
         fields["source"] = Parameter.Type.STRING  # the state bridge's selector, declared before its source's config
+        fields["use_sim_time"] = Parameter.Type.BOOL  # declared by rclpy itself
         for name, value in inst.parameters.items():
             assert name in fields, (graph_name, inst.name, name)
             ptype = fields[name]

@@ -15,15 +15,19 @@ from __future__ import annotations
 class FcTimeSync:
     """Maps FC time (s) to ROS time (ns) with an offset fixed at the first sample (re-taken after a jump back)."""
 
-    def __init__(self, jump_back_s: float = 1.0):
+    def __init__(self, jump_back_s: float = 1.0, identity: bool = False):
+        """identity=True: ROS time IS the FC's time (sim time: the node publishes /clock from it), offset 0."""
         self.jump_back_s = jump_back_s
-        self.offset_ns: int | None = None
+        self.identity = identity
+        self.offset_ns: int | None = 0 if identity else None
         self._last_fc_s: float | None = None
         self.resyncs = 0
 
     def to_ros_ns(self, fc_time_s: float, ros_now_ns: int) -> int:
         """ROS time (ns) of an FC time stamp; ros_now_ns is the node clock when the sample arrived."""
         fc_ns = int(round(fc_time_s * 1e9))
+        if self.identity:
+            return fc_ns
         if self.offset_ns is None or (self._last_fc_s is not None and fc_time_s < self._last_fc_s - self.jump_back_s):
             if self.offset_ns is not None:
                 self.resyncs += 1

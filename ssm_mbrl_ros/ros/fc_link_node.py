@@ -55,6 +55,9 @@ class FcLinkConfig:
     lockstep: bool = doc("against fc-sim --lockstep: FC (simulated) time, one step per answered state", default=False)
     lockstep_timeout_s: float = doc("lockstep: wall s to wait for the controller's answer before free-running",
                                     default=0.5)
+    publish_clock: bool = doc("lockstep: publish /clock from the flight controller's simulated time and stamp fc/odom "
+                              "with it (the fly_real graph sets this, and use_sim_time on every node, with "
+                              "lockstep:=true)", default=False)
     auto_arm: bool = doc("arm and switch to OFFBOARD once the stream runs and pre-arm passes (rehearsals against "
                          "fc-sim; with flight_controller 'real' it also needs auto_arm_real_fc)", default=False)
     flight_controller: str = doc("'real' (a PX4 or SITL: the default) or 'sim' (the stand-in fc-sim the graph started "
@@ -104,6 +107,8 @@ class FcLinkConfig:
         for name in ("fc_system_id", "fc_component_id"):
             if not 1 <= getattr(self, name) <= 255:
                 raise ConfigError(f"{source}.{name}: MAVLink ids are 1..255, got {getattr(self, name)}")
+        if self.publish_clock and not self.lockstep:
+            raise ConfigError(f"{source}.publish_clock: only with lockstep (the flight controller's simulated time)")
         if self.lockstep and self.backend != "mavlink":
             raise ConfigError(f"{source}.lockstep: only with backend mavlink (fc-sim --lockstep)")
         try:
@@ -129,7 +134,13 @@ class FcLinkNode(Node):
         sup = Supervisor(supervisor_config(vehicle, cfg.supervisor_config, cfg.supervisor_overrides,
                                            control_dt_s=1.0 / cfg.rate_hz))
         self.cmd = CommandInput(cfg.lockstep, cfg.lockstep_timeout_s)
-        self.sync, self._odom, self.killed, self.surprise = FcTimeSync(), Odometry(), False, None
+        self.sync, self._odom, self.killed, self.surprise = FcTimeSync(identity=cfg.publish_clock), Odometry(), False, None
+        self.pub_clock = None
+        if cfg.publish_clock:  # the simulated FC is the graph's time source
+            from rosgraph_msgs.msg import Clock
+
+            self._clock_msg = Clock()
+            self.pub_clock = self.create_publisher(Clock, "/clock", 10)
         self.steps = self.odom_count = 0
         self._engaging, self._prearm_note, self.link = False, "", None
         self.pub_odom = self.create_publisher(Odometry, cfg.odom_topic, qos_profile_sensor_data)
@@ -202,6 +213,9 @@ class FcLinkNode(Node):
         if tel is None or tel.fc_stamp_s is None:
             return
         ns = self.sync.to_ros_ns(tel.fc_stamp_s, self.get_clock().now().nanoseconds)
+        if self.pub_clock is not None:  # time advances first, then the state of that time
+            self._clock_msg.clock = Time(nanoseconds=ns).to_msg()
+            self.pub_clock.publish(self._clock_msg)
         self.pub_odom.publish(state17_to_odom(tel.state17(), self._odom, Time(nanoseconds=ns).to_msg(), self.frames))
         self.cmd.state_published(ns, time.monotonic())
         self.odom_count += 1

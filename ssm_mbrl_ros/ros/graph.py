@@ -113,7 +113,10 @@ GRAPHS = {
                                          "reproducible and immune to a loaded machine)"), **RVIZ_ARG},
         # the stand-in FC is the only one the graph arms by itself; a real one needs the pilot (or, explicitly,
         # fc_link.auto_arm + fc_link.auto_arm_real_fc in the parameter file)
-        params_if={"lockstep": {"fc_link": {"lockstep": True}},
+        # lockstep: the simulated FC is the time source (fc_link publishes /clock), every node runs on sim time
+        params_if={"lockstep": {"fc_link": {"lockstep": True, "publish_clock": True, "use_sim_time": True},
+                                "state_bridge": {"use_sim_time": True}, "policy": {"use_sim_time": True},
+                                "recorder": {"use_sim_time": True}},
                    "sim_fc": {"fc_link": {"flight_controller": "sim", "auto_arm": True}}},
         not_exercised=("PX4 SITL / Gazebo and a real drone", "the px4_msgs backend of fc_link")),
     "replay_train": Graph(

@@ -28,10 +28,13 @@ def test_fly_real_default_hovers_records_and_stops(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     rclpy.init()
     node = Node("fly_real_probe")
-    poses, events, stale = [], [], []
-    node.create_subscription(Odometry, "odom", lambda m: poses.append(
-        (time.monotonic(), m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z)),
-        qos_profile_sensor_data)
+    poses, events, stale, stamps = [], [], [], []
+
+    def on_odom(m):
+        poses.append((time.monotonic(), m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z))
+        stamps.append(m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec)
+
+    node.create_subscription(Odometry, "odom", on_odom, qos_profile_sensor_data)
     node.create_subscription(String, "safety/event", lambda m: events.append(json.loads(m.data)), LATCHED)
     node.create_subscription(Bool, "odom_stale", lambda m: stale.append(m.data), LATCHED)
     try:
@@ -55,6 +58,13 @@ def test_fly_real_default_hovers_records_and_stops(tmp_path):
     print(f"fly_real hover RMSE over the last 5 s: {np.sqrt(np.mean(err ** 2)):.3f} m, max {err.max():.3f} m")
     assert np.sqrt(np.mean(err ** 2)) < 0.15, (err.max(), out[-3000:])
     assert events == [], events
+    # lockstep: every stamp is the flight controller's simulated time (from 0 at boot, not the wall clock), published
+    # on /clock and used by every node (use_sim_time)
+    st = np.array(stamps)
+    sim_span, wall_span = st[-1] - st[0], p[-1, 0] - p[0, 0]
+    print(f"fly_real lockstep: {sim_span:.1f} simulated s in {wall_span:.1f} wall s ({sim_span / wall_span:.2f}x)")
+    assert st[0] < 120.0 and np.all(np.diff(st) >= 0), st[:5]
+    assert sim_span > 0.3 * wall_span
     assert stale and stale[-1] is False
     assert proc.returncode in (0, 130), out[-3000:]
     for name in ("fc_sim", "fc_link", "state_bridge", "policy", "recorder"):

@@ -11,7 +11,8 @@ import argparse
 
 import numpy as np
 
-from ssm_mbrl_ros.evaluation.agents import CONTROLLERS, OnnxPolicyAgent, make_agent
+from ssm_mbrl_ros.control.experts import CONTROLLERS, make_agent
+from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
 from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.sim.env import make_env
 

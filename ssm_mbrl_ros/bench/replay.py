@@ -12,7 +12,7 @@ def _synthetic_episodes(num_msgs: int, episode_steps: int, seed: int):
     """Smooth synthetic hover episodes totalling num_msgs steps (one Odometry + one command per step)."""
     from ..core import frames
     from ..core.spaces import ActionSpec
-    from ..replay.store import EpisodeRecord
+    from ..bags.store import EpisodeRecord
 
     rng = np.random.default_rng(seed)
     spec = ActionSpec(0.0, 45.0, (12.0, 12.0, 6.0)).to_dict()
@@ -34,7 +34,7 @@ def _generic_rate(chunk: Path, limit: int) -> float:
     """Odometry msgs/s through rosbags' AnyReader + generic deserialiser (the reference), on the first limit messages."""
     from rosbags.highlevel import AnyReader
 
-    from ..replay.store import typestore
+    from ..bags.store import typestore
 
     t0 = time.perf_counter()
     n = 0
@@ -52,11 +52,11 @@ def _generic_rate(chunk: Path, limit: int) -> float:
 def bench_replay(num_msgs: int = 100_000, batch: int = 16, length: int = 64, repeats: int = 3,
                  sample_iters: int = 200, workdir: str | None = None, seed: int = 0) -> dict:
     """Time ingest (store chunk on disk -> training arrays) and sampling; returns the result dict."""
-    from ..replay.bagread import read_bag
-    from ..replay.dataset import concat_episodes, streams_to_episodes
-    from ..replay.replay import Replay
-    from ..replay.report import IngestReport
-    from ..replay.store import EpisodeStore
+    from ..bags.bagread import read_bag
+    from ..bags.dataset import concat_episodes, streams_to_episodes
+    from ..bags.replay import Replay
+    from ..bags.report import IngestReport
+    from ..bags.store import EpisodeStore
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         store = EpisodeStore(Path(tmp) / "store")

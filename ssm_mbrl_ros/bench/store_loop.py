@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ssm_mbrl_ros.evaluation.agents import EXPERTS
+from ssm_mbrl_ros.control.experts import EXPERTS
 from ssm_mbrl_ros.core.config import finite_float
 
 
@@ -58,7 +58,7 @@ def bench_trainer(store: str, preset: str = "flight", seconds: float = 120.0, ex
                                                   "train_ratio=1000000000.0", *(extra or [])]), log=lambda s: None)
         build_s = time.perf_counter() - t0
         t_ing = time.perf_counter()
-        from ssm_mbrl_ros.replay.replay import Replay
+        from ssm_mbrl_ros.bags.replay import Replay
 
         rp = Replay(store, delete_evicted=False)  # a fresh read of the whole store, timed on its own
         ingest_s = time.perf_counter() - t_ing

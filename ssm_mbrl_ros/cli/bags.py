@@ -55,9 +55,10 @@ def run_record(args) -> int:
     import torch
 
     from ssm_mbrl_ros.core.config import ConfigError
-    from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent, make_agent
-    from ssm_mbrl_ros.replay.recorder import EnvRecorder
-    from ssm_mbrl_ros.replay.store import EpisodeStore
+    from ssm_mbrl_ros.control.experts import make_agent
+    from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
+    from ssm_mbrl_ros.bags.recorder import EnvRecorder
+    from ssm_mbrl_ros.bags.store import EpisodeStore
     from ssm_mbrl_ros.sim.env import make_env
 
     if args.episodes < 1:
@@ -103,9 +104,9 @@ def run_info(args) -> int:
 
     from ssm_mbrl_ros.core.io import write_json
     from ssm_mbrl_ros.core.config import ConfigError
-    from ssm_mbrl_ros.replay.bag_info import bags_info, format_bags_info
-    from ssm_mbrl_ros.replay.bagread import TopicNames
-    from ssm_mbrl_ros.replay.dataset import AlignConfig
+    from ssm_mbrl_ros.bags.bag_info import bags_info, format_bags_info
+    from ssm_mbrl_ros.bags.bagread import TopicNames
+    from ssm_mbrl_ros.bags.dataset import AlignConfig
 
     names = TopicNames(odom=args.odom_topic, cmd=args.cmd_topic)
     align = AlignConfig(rate_hz=args.rate_hz, gap_s=args.gap_s)

@@ -51,7 +51,8 @@ def run(args) -> int:
 
     from ssm_mbrl_ros.core.io import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError
-    from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent, make_agent
+    from ssm_mbrl_ros.control.experts import make_agent
+    from ssm_mbrl_ros.evaluation.agents import OnnxPolicyAgent
     from ssm_mbrl_ros.evaluation.plots import plot_trajectories
     from ssm_mbrl_ros.evaluation.rollout import run_episodes
     from ssm_mbrl_ros.sim.env import make_env

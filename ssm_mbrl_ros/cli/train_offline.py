@@ -56,9 +56,9 @@ def run(args) -> int:
 
     from ssm_mbrl_ros.core.io import resolve_device, write_json
     from ssm_mbrl_ros.core.config import ConfigError, to_dict
-    from ssm_mbrl_ros.replay.bag_info import find_bags
-    from ssm_mbrl_ros.replay.bagread import TopicNames
-    from ssm_mbrl_ros.replay.dataset import AlignConfig, bags_to_dataset
+    from ssm_mbrl_ros.bags.bag_info import find_bags
+    from ssm_mbrl_ros.bags.bagread import TopicNames
+    from ssm_mbrl_ros.bags.dataset import AlignConfig, bags_to_dataset
     from ssm_mbrl_ros.sim.tasks import list_tasks
     from ssm_mbrl_ros.train import offline
     from ssm_mbrl_ros.world_models.config import WORLD_MODEL_KINDS, wm_preset

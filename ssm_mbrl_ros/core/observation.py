@@ -1,5 +1,5 @@
 """The part of the observation every task shares after its own block, defined once for the simulator
-(sim/env.py), the bag dataset (replay/dataset.py) and the flight-side controllers (link/onnx_controller.py).
+(sim/env.py), the bag dataset (bags/dataset.py) and the flight-side controllers (link/onnx_controller.py).
 
 Layout: task block | velocity (world ENU m/s; left out under partial observation) | rotation matrix (body -> world,
 row-major) | body rates (FLU rad/s) | previous normalised action. Works on scalars, numpy arrays or torch tensors

@@ -9,7 +9,7 @@ Publishes   recorder/stats (std_msgs/String JSON at 1 Hz: messages, chunks, epis
 Writes      one chunk per episode (or per chunk_every_s of a long one) under the store's topic names (/odom,
             /cmd_ctbr, /privileged, /episode_info with the episode's self-description: `task` makes it
             complete enough to rebuild observations and rewards). On Ctrl-C everything buffered is written.
-The buffering and episode splitting live in replay/live_recorder.py.
+The buffering and episode splitting live in bags/live_recorder.py.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, String
 
 from ssm_mbrl_ros.core.config import ConfigError, doc
-from ssm_mbrl_ros.replay.live_recorder import LiveRecorder
-from ssm_mbrl_ros.replay.store import TOPIC_CMD, TOPIC_ODOM, TOPIC_PRIV, EpisodeStore
+from ssm_mbrl_ros.bags.live_recorder import LiveRecorder
+from ssm_mbrl_ros.bags.store import TOPIC_CMD, TOPIC_ODOM, TOPIC_PRIV, EpisodeStore
 from ssm_mbrl_ros.ros.params import read_config, run_node
 from ssm_mbrl_ros.ros.status import json_string, shutdown_logger
 
@@ -71,7 +71,7 @@ def describe(cfg: RecorderNodeConfig) -> dict:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"recorder.vehicle: {exc}") from exc
         return {"vehicle": vehicle.name, "action_spec": vehicle.action_spec().to_dict()}
-    from ssm_mbrl_ros.replay.recorder import describe_env
+    from ssm_mbrl_ros.bags.recorder import describe_env
     from ssm_mbrl_ros.sim.env import make_env
 
     try:

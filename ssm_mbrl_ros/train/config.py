@@ -108,7 +108,7 @@ class TrainConfig:
     def validate(self, source: str = "train") -> "TrainConfig":
         """Raise ConfigError naming the field when a value is invalid; returns self."""
         from ssm_mbrl_ros.agent.actor_critic import ACTOR_LATENTS
-        from ssm_mbrl_ros.evaluation.agents import EXPERTS
+        from ssm_mbrl_ros.control.experts import EXPERTS
         from ssm_mbrl_ros.sim.tasks import list_tasks
         from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 

@@ -1,6 +1,6 @@
 """Offline world-model training from rosbag2 flight logs and its held-out open-loop evaluation.
 
-Bags -> (replay/dataset.py) fixed-rate episodes -> episode-level train/held-out split -> world-model
+Bags -> (bags/dataset.py) fixed-rate episodes -> episode-level train/held-out split -> world-model
 updates on random (B, T) windows -> open-loop k-step prediction on held-out episodes: the model
 filters `context` recorded steps, then predicts the next k observations from the recorded
 commands alone (prior only, no observations), and the decoded position / velocity / attitude are
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ..world_models.factory import make_world_model
 from .checkpoint import world_model_from_payload
 
-# obs slices of the dataset layout (replay/dataset.py): task block (pos_err or pos), vel, rotmat
+# obs slices of the dataset layout (bags/dataset.py): task block (pos_err or pos), vel, rotmat
 POS, VEL, ROT = slice(0, 3), slice(3, 6), slice(6, 15)
 
 

@@ -2,7 +2,7 @@
 
 The decoupled data path (docs/bags.md): collectors act with the exported
 recurrent policy through the torch-free runtime (runtime/policy.py, batch N = one row per simulated drone), write finished
-episodes as rosbag2 MCAP chunks into an episode store (replay/store.py), and swap in each new
+episodes as rosbag2 MCAP chunks into an episode store (bags/store.py), and swap in each new
 model the trainer announces; the trainer (train/store_trainer.py) samples from the same store.
 
 Acting:
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
-from ssm_mbrl_ros.evaluation.agents import EXPERTS
+from ssm_mbrl_ros.control.experts import EXPERTS
 from ssm_mbrl_ros.runtime.models import find_model
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
@@ -98,8 +98,8 @@ class OnnxCollector:
     """Steps a vector env with an ONNX policy (or the prefill policy) and records episodes into a store."""
 
     def __init__(self, cfg: CollectorConfig):
-        from ssm_mbrl_ros.replay.recorder import EnvRecorder
-        from ssm_mbrl_ros.replay.store import EpisodeStore
+        from ssm_mbrl_ros.bags.recorder import EnvRecorder
+        from ssm_mbrl_ros.bags.store import EpisodeStore
         from ssm_mbrl_ros.sim.env import make_env
 
         cfg.validate()
@@ -111,7 +111,7 @@ class OnnxCollector:
         self.rng = np.random.default_rng(cfg.seed + 7)
         hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0]))
         self._hover_u = np.arctanh(np.clip(hover, -0.99, 0.99)).astype(np.float32)  # pre-tanh hover (4,)
-        from ssm_mbrl_ros.evaluation.agents import make_expert
+        from ssm_mbrl_ros.control.experts import make_expert
 
         self.expert = make_expert(cfg.expert, env)
         self._expert_envs = np.arange(n) < round(cfg.expert_mix * n)
@@ -257,7 +257,7 @@ class OnnxCollector:
     def close(self) -> None:
         """Store the running episodes (as truncated) and everything pending: nothing usable is lost (pieces shorter
         than the dataset's min_steps, which no reader would use, are left out)."""
-        from ssm_mbrl_ros.replay.dataset import AlignConfig
+        from ssm_mbrl_ros.bags.dataset import AlignConfig
 
         self.recorder.close(min_steps=AlignConfig().min_steps)
 

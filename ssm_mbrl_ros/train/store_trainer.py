@@ -2,8 +2,8 @@
 
 Collectors (train/onnx_collector.py, or the recorder on a real drone) write rosbag2 MCAP chunks
 into a store directory; this trainer polls it for complete chunks (`.tmp_*` ones are still being
-written and are ignored), turns them into training sequences (replay/replay.py over
-replay/dataset.py: observations and rewards rebuilt from odometry + commands + the episode's
+written and are ignored), turns them into training sequences (bags/replay.py over
+bags/dataset.py: observations and rewards rebuilt from odometry + commands + the episode's
 self-description) and runs the same learner updates as `ssm-mbrl train` (world model, then
 actor-critic in imagination; behaviour cloning on stored expert labels with `expert=geometric`)
 at `train_ratio` replayed steps per ingested env step. Every export_every_s it exports the
@@ -70,7 +70,7 @@ class StoreTrainerConfig:
 
 def check_store_task(cfg: TrainConfig, obs_layout) -> None:
     """The bag dataset rebuilds the hover observation and reward only: refuse other tasks with the reason."""
-    from ssm_mbrl_ros.replay.dataset import obs_layout as bag_layout
+    from ssm_mbrl_ros.bags.dataset import obs_layout as bag_layout
 
     def key(layout):
         return [(f.name, f.size, f.unit, f.frame) for f in layout.fields]
@@ -82,7 +82,7 @@ def check_store_task(cfg: TrainConfig, obs_layout) -> None:
 
 
 def learner_batch(win: dict) -> dict:
-    """Replay windows (replay/dataset.py keys) -> the learner's batch: NaN rewards masked, privileged rows masked."""
+    """Replay windows (bags/dataset.py keys) -> the learner's batch: NaN rewards masked, privileged rows masked."""
     reward = win["reward"]
     return {"obs": win["obs"], "action": win["action"], "reward": np.nan_to_num(reward),
             "reward_mask": np.isfinite(reward), "cont": win["cont"], "is_first": win["is_first"], "privileged": win["privileged"],
@@ -102,8 +102,8 @@ class StoreTrainer:
     def __init__(self, scfg: StoreTrainerConfig, on_snapshot=None, log=print):
         """on_snapshot(path): called with each new snapshot; log(text): progress lines."""
         from ssm_mbrl_ros.core.io import resolve_device
-        from ssm_mbrl_ros.replay.dataset import AlignConfig
-        from ssm_mbrl_ros.replay.replay import Replay
+        from ssm_mbrl_ros.bags.dataset import AlignConfig
+        from ssm_mbrl_ros.bags.replay import Replay
         from ssm_mbrl_ros.sim.env import make_env
 
         from .checkpoint import CHECKPOINT

@@ -94,15 +94,15 @@ class Trainer:
         torch.manual_seed(seed)
         recorder = None
         if cfg.record_store:
-            from ssm_mbrl_ros.replay.recorder import EnvRecorder
-            from ssm_mbrl_ros.replay.store import EpisodeStore
+            from ssm_mbrl_ros.bags.recorder import EnvRecorder
+            from ssm_mbrl_ros.bags.store import EpisodeStore
 
             recorder = EnvRecorder(EpisodeStore(self.logdir / ("store" if self.world == 1 else f"store_rank{self.rank}")),
                                    self.env, seed=seed, episodes_per_chunk=max(16, cfg.num_envs))
         self.collector = Collector(self.env, self.buffer, seed=seed + self.env_steps, recorder=recorder,
                                    noise_corr_s=cfg.explore_corr_s)
         self.collector.env_steps = self.env_steps
-        from ssm_mbrl_ros.evaluation.agents import make_expert
+        from ssm_mbrl_ros.control.experts import make_expert
 
         self.expert = make_expert(cfg.expert, self.env)
         # after the prefill, the first expert_mix x num_envs envs keep flying the expert (a DAgger mixture)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError
-from ssm_mbrl_ros.evaluation.agents import PrivilegedGeometricAgent, make_expert, wind_drag_acc
+from ssm_mbrl_ros.control.experts import PrivilegedGeometricAgent, make_expert, wind_drag_acc
 from ssm_mbrl_ros.sim.env import make_env
 from ssm_mbrl_ros.sim.state import VEL
 

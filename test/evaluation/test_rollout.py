@@ -1,7 +1,7 @@
 """Evaluation rollouts count each env's first episode exactly once and separate good from bad control."""
 import numpy as np
 
-from ssm_mbrl_ros.evaluation.agents import make_agent
+from ssm_mbrl_ros.control.experts import make_agent
 from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.sim.env import make_env
 

@@ -71,7 +71,7 @@ def test_fly_real_default_hovers_records_and_stops(tmp_path):
         assert f"started {name}" in out
     chunks = sorted(store.glob("chunk_*"))
     assert chunks, out[-3000:]
-    from ssm_mbrl_ros.replay.bag_info import bags_info
+    from ssm_mbrl_ros.bags.bag_info import bags_info
 
     info = bags_info(store)
     assert all(b["readable"] for b in info["bags"]), info

@@ -13,10 +13,10 @@ from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Float32MultiArray, String
 
 from node_procs import NS, run_bad, start, stop
-from ssm_mbrl_ros.replay.bag_info import bags_info
-from ssm_mbrl_ros.replay.bagread import read_bag
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import list_chunks, list_partial
+from ssm_mbrl_ros.bags.bag_info import bags_info
+from ssm_mbrl_ros.bags.bagread import read_bag
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import list_chunks, list_partial
 from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, state17_to_odom
 
 

@@ -10,8 +10,8 @@ from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from std_msgs.msg import String
 
 from node_procs import NS, run_bad, start, stop
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import list_partial
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import list_partial
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 
 TINY = "[preset=tiny, device=cpu, threads=1, prefill_steps=300, batch_size=4, seq_len=16, imag_starts=64, " \

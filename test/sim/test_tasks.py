@@ -217,7 +217,7 @@ def test_presets_searched_in_source_tree_and_installed_share_dir(monkeypatch, tm
 
 def test_hover_reward_ranks_hovering_above_flying_and_flying_above_crashing():
     """The default hover reward makes staying airborne worth more than crashing at once (docs/learning.md)."""
-    from ssm_mbrl_ros.evaluation.agents import make_agent
+    from ssm_mbrl_ros.control.experts import make_agent
     from ssm_mbrl_ros.evaluation.rollout import run_episodes
     from ssm_mbrl_ros.sim.env import make_env
 

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from ssm_mbrl_ros.evaluation.agents import GeometricAgent
+from ssm_mbrl_ros.control.experts import GeometricAgent
 from ssm_mbrl_ros.sim.env import make_env
 from ssm_mbrl_ros.train.collector import Collector
 from ssm_mbrl_ros.train.config import TrainConfig

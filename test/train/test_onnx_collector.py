@@ -8,8 +8,8 @@ import torch
 from ssm_mbrl_ros.agent.actor_critic import Actor
 from ssm_mbrl_ros.core.config import ConfigError
 from ssm_mbrl_ros.export.policy_graph import export_policy
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import list_chunks
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import list_chunks
 from ssm_mbrl_ros.runtime.policy import OnnxPolicy
 from ssm_mbrl_ros.sim.env import make_env
 from ssm_mbrl_ros.train.onnx_collector import CollectorConfig, OnnxCollector, expert_phase

@@ -75,10 +75,10 @@ def test_the_trainers_own_store_carries_its_expert_labels(tmp_path):
     """`ssm-mbrl train --set record_store=true --set expert=geometric`: the labels the learner saw are in the store."""
     import numpy as np
 
-    from ssm_mbrl_ros.evaluation.agents import GeometricAgent
-    from ssm_mbrl_ros.replay.recorder import EnvRecorder
-    from ssm_mbrl_ros.replay.replay import Replay
-    from ssm_mbrl_ros.replay.store import EpisodeStore
+    from ssm_mbrl_ros.control.experts import GeometricAgent
+    from ssm_mbrl_ros.bags.recorder import EnvRecorder
+    from ssm_mbrl_ros.bags.replay import Replay
+    from ssm_mbrl_ros.bags.store import EpisodeStore
     from ssm_mbrl_ros.sim.env import make_env
     from ssm_mbrl_ros.train.collector import Collector
     from ssm_mbrl_ros.train.config import TrainConfig

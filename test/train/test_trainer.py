@@ -39,7 +39,7 @@ def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
     side = json.loads((run_dir / "policy.json").read_text())
     assert side["task"] == "hover" and side["training_config"]["train"]["wm"] == "s5"
     assert side["training_config"]["arch"]["world_model"]["deter"] == 32
-    from ssm_mbrl_ros.replay.replay import Replay
+    from ssm_mbrl_ros.bags.replay import Replay
 
     store = Replay(run_dir / "store")  # the collected episodes, as rosbag2 MCAP chunks
     assert store.chunk_names and store.num_steps >= 8 * 50, store.report.summary()

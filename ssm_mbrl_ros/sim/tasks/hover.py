@@ -11,7 +11,7 @@ Task reward per step (plus the common terms of tasks/base.py), `hover_task_rewar
     alive_bonus                               per step flown (makes staying airborne worth more than crashing)
   + pos_weight * exp(-|e| / pos_scale_m)      e = setpoint - true position, m
   - vel_weight * |v|^2                        world velocity, (m/s)^2
-The bag dataset (replay/dataset.py) recomputes rewards of recorded hover flights with the same function.
+The bag dataset (bags/dataset.py) recomputes rewards of recorded hover flights with the same function.
 Success: the episode reached its full length (not terminated) and ends within
 success_radius_m of the setpoint.
 """

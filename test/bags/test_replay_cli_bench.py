@@ -6,7 +6,7 @@ from replay_helpers import make_episode
 
 from ssm_mbrl_ros.bench.replay import bench_replay
 from ssm_mbrl_ros.cli import main as cli_main
-from ssm_mbrl_ros.replay.store import EpisodeStore
+from ssm_mbrl_ros.bags.store import EpisodeStore
 
 
 def test_bags_info_reports_topics_episodes_and_problems(tmp_path, capsys):

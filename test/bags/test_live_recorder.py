@@ -3,11 +3,11 @@ import numpy as np
 from replay_helpers import REWARD, SPEC
 
 from ssm_mbrl_ros.core import frames
-from ssm_mbrl_ros.replay.bag_info import bags_info
-from ssm_mbrl_ros.replay.cdr import encode_float32_multiarray, encode_odometry, encode_twist_stamped
-from ssm_mbrl_ros.replay.live_recorder import LiveRecorder, header_stamp_ns
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import EpisodeStore, list_chunks
+from ssm_mbrl_ros.bags.bag_info import bags_info
+from ssm_mbrl_ros.bags.cdr import encode_float32_multiarray, encode_odometry, encode_twist_stamped
+from ssm_mbrl_ros.bags.live_recorder import LiveRecorder, header_stamp_ns
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import EpisodeStore, list_chunks
 
 INFO = {"task": "hover", "vehicle": "agile5", "control_hz": 100.0, "action_spec": SPEC.to_dict(), "reward": REWARD}
 T0 = 1_700_000_000_000_000_000

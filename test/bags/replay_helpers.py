@@ -13,7 +13,7 @@ REWARD = {"pos_weight": 1.0, "pos_scale_m": 0.5, "vel_weight": 0.01, "rate_weigh
 
 def make_episode(n: int = 50, seed: int = 0, hz: float = 100.0, terminated: bool = False, privileged: bool = True):
     """An EpisodeRecord with a smooth trajectory, a hover setpoint and a full self-description."""
-    from ssm_mbrl_ros.replay.store import EpisodeRecord
+    from ssm_mbrl_ros.bags.store import EpisodeRecord
 
     rng = np.random.default_rng(seed)
     t = np.arange(n) / hz

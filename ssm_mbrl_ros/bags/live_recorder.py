@@ -13,7 +13,7 @@ the rest follows in the next chunk, marked `continuation`).
 Episode boundaries: the new episode starts at the newest odometry stamped <= the start stamp
 (the first odometry if none is). Stamped topics are split at that stamp, unstamped ones
 (/privileged) at that odometry's receive time. Every piece gets an /episode_info self-description
-(base_info + start_ns, end_ns, setpoint_m, terminated, ...), so replay/dataset.py rebuilds
+(base_info + start_ns, end_ns, setpoint_m, terminated, ...), so bags/dataset.py rebuilds
 observations and rewards and `ssm-mbrl bags info` lists it like any store chunk.
 """
 from __future__ import annotations

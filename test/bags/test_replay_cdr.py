@@ -2,10 +2,10 @@
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from ssm_mbrl_ros.replay.cdr import (decode_float32_multiarray_bulk, decode_odometry_bulk,
+from ssm_mbrl_ros.bags.cdr import (decode_float32_multiarray_bulk, decode_odometry_bulk,
                                      decode_twist_stamped_bulk, odometry_fields, twist_stamped_fields)
-from ssm_mbrl_ros.replay.mcap_scan import scan_mcap
-from ssm_mbrl_ros.replay.store import typestore
+from ssm_mbrl_ros.bags.mcap_scan import scan_mcap
+from ssm_mbrl_ros.bags.store import typestore
 
 TS = typestore()
 T = TS.types
@@ -103,8 +103,8 @@ def test_mcap_scan_matches_rosbags_reader(tmp_path):
 
 
 def test_bulk_encoders_are_byte_identical_to_rosbags():
-    from ssm_mbrl_ros.replay.cdr import encode_float32_multiarray, encode_odometry, encode_twist_stamped
-    from ssm_mbrl_ros.replay.store import _MsgFactory
+    from ssm_mbrl_ros.bags.cdr import encode_float32_multiarray, encode_odometry, encode_twist_stamped
+    from ssm_mbrl_ros.bags.store import _MsgFactory
 
     f, rng, n = _MsgFactory(), np.random.default_rng(5), 20
     st = rng.integers(0, 2**60, n)

@@ -7,9 +7,9 @@ from replay_helpers import REWARD, SPEC, make_episode
 from rosbags.highlevel import AnyReader
 
 from ssm_mbrl_ros.core import frames
-from ssm_mbrl_ros.replay.dataset import bags_to_dataset
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import EpisodeStore, typestore
+from ssm_mbrl_ros.bags.dataset import bags_to_dataset
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import EpisodeStore, typestore
 
 
 def test_chunk_is_a_standard_bag_read_by_anyreader(tmp_path):
@@ -94,7 +94,7 @@ def test_replay_sample_refresh_eviction_resume(tmp_path):
 
 
 def test_to_sequences_windows():
-    from ssm_mbrl_ros.replay.dataset import concat_episodes, to_sequences
+    from ssm_mbrl_ros.bags.dataset import concat_episodes, to_sequences
 
     data = concat_episodes([])
     data = {k: np.concatenate([v, np.zeros((130,) + v.shape[1:], v.dtype)]) for k, v in data.items()}

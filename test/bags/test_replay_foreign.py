@@ -5,8 +5,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from ssm_mbrl_ros.core import frames
-from ssm_mbrl_ros.replay.bagread import TopicNames
-from ssm_mbrl_ros.replay.dataset import AlignConfig, bags_to_dataset, slerp
+from ssm_mbrl_ros.bags.bagread import TopicNames
+from ssm_mbrl_ros.bags.dataset import AlignConfig, bags_to_dataset, slerp
 
 PX4_ODOM = """uint64 timestamp
 uint64 timestamp_sample
@@ -118,7 +118,7 @@ def test_mavros_attitude_target(tmp_path):
     rng = np.random.default_rng(1)
     t_odom = 1.0 + _irregular_times(1.0, 100, rng)
     pos, quat, vel, omega = truth(t_odom)
-    from ssm_mbrl_ros.replay.store import _MsgFactory
+    from ssm_mbrl_ros.bags.store import _MsgFactory
 
     f = _MsgFactory()
     path = tmp_path / "mavros"

@@ -8,9 +8,9 @@ import numpy as np
 import yaml
 from replay_helpers import SPEC, make_episode
 
-from ssm_mbrl_ros.replay.dataset import bags_to_dataset
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import EpisodeStore, list_chunks, list_partial
+from ssm_mbrl_ros.bags.dataset import bags_to_dataset
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import EpisodeStore, list_chunks, list_partial
 
 HERE = Path(__file__).parent
 

@@ -10,10 +10,10 @@ import numpy as np
 from replay_helpers import make_episode
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from ssm_mbrl_ros.replay.bagread import read_bag
-from ssm_mbrl_ros.replay.dataset import bags_to_dataset
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import EpisodeStore, _MsgFactory, list_partial, typestore
+from ssm_mbrl_ros.bags.bagread import read_bag
+from ssm_mbrl_ros.bags.dataset import bags_to_dataset
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import EpisodeStore, _MsgFactory, list_partial, typestore
 
 HERE = Path(__file__).parent
 
@@ -132,7 +132,7 @@ def test_kill_9_mid_write_loses_only_the_open_chunk(tmp_path):
     first = make_episode(3000, seed=0, privileged=False)
     np.testing.assert_allclose(rp.arrays()["ctbr"][:3000], first.ctbr, rtol=1e-6)  # nothing stored before is lost
     # the partial chunk itself is still salvageable by reading its .mcap directly (complete MCAP chunks inside it)
-    from ssm_mbrl_ros.replay.report import IngestReport
+    from ssm_mbrl_ros.bags.report import IngestReport
 
     rep = IngestReport()
     salvaged = read_bag(next(list_partial(root)[0].rglob("*.mcap")), report=rep)
@@ -151,7 +151,7 @@ def test_a_bag_may_only_name_files_inside_its_directory(tmp_path):
     text = meta.read_text()
     name = _mcap(chunk).name
     meta.write_text(text.replace(f"- {name}", "- ../../secret.mcap"))
-    from ssm_mbrl_ros.replay.report import IngestReport
+    from ssm_mbrl_ros.bags.report import IngestReport
 
     rep = IngestReport()
     assert read_bag(chunk, report=rep) is None

@@ -2,11 +2,11 @@
 import numpy as np
 import torch
 
-from ssm_mbrl_ros.evaluation.agents import make_agent
-from ssm_mbrl_ros.replay.bag_info import bags_info
-from ssm_mbrl_ros.replay.recorder import EnvRecorder
-from ssm_mbrl_ros.replay.replay import Replay
-from ssm_mbrl_ros.replay.store import EpisodeStore
+from ssm_mbrl_ros.control.experts import make_agent
+from ssm_mbrl_ros.bags.bag_info import bags_info
+from ssm_mbrl_ros.bags.recorder import EnvRecorder
+from ssm_mbrl_ros.bags.replay import Replay
+from ssm_mbrl_ros.bags.store import EpisodeStore
 from ssm_mbrl_ros.sim.env import make_env
 
 
@@ -28,7 +28,7 @@ def test_recorded_hover_episodes_match_env_obs_and_reward(tmp_path):
     assert len(rec.chunks_written) == 1
     data = Replay(tmp_path).arrays()
     assert len(data["obs"]) == 3 * 51 and np.flatnonzero(data["is_first"]).tolist() == [0, 51, 102]
-    from ssm_mbrl_ros.replay.dataset import obs_layout
+    from ssm_mbrl_ros.bags.dataset import obs_layout
 
     def key(layout):
         return [(f.name, f.size, f.unit, f.frame) for f in layout.fields]

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from replay_helpers import make_episode  # noqa: E402
 
-from ssm_mbrl_ros.replay.store import EpisodeStore  # noqa: E402
+from ssm_mbrl_ros.bags.store import EpisodeStore  # noqa: E402
 
 store, steps = EpisodeStore(sys.argv[1]), int(sys.argv[2])
 seed = 0

@@ -23,19 +23,22 @@ Q_NED_FROM_ENU = np.array([0.0, _S, _S, 0.0])
 Q_FLU_FROM_FRD = np.array([0.0, 1.0, 0.0, 0.0])
 
 
-def quat_multiply(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
-    """Hamilton product q1 * q2 of (w, x, y, z) quaternions."""
-    w1, x1, y1, z1 = np.moveaxis(np.asarray(q1, dtype=float), -1, 0)
-    w2, x2, y2, z2 = np.moveaxis(np.asarray(q2, dtype=float), -1, 0)
-    return np.stack(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+def quat_product_entries(a, b) -> tuple:
+    """The 4 components (w, x, y, z) of the Hamilton product a * b from the components of a and b (scalars, numpy
+    arrays or torch tensors: the one definition behind the numpy and torch quat_multiply)."""
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return (w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
             w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
             w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ],
-        axis=-1,
-    )
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2)
+
+
+def quat_multiply(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
+    """Hamilton product q1 * q2 of (w, x, y, z) quaternions."""
+    a = np.moveaxis(np.asarray(q1, dtype=float), -1, 0)
+    b = np.moveaxis(np.asarray(q2, dtype=float), -1, 0)
+    return np.stack(quat_product_entries(a, b), axis=-1)
 
 
 def quat_conjugate(q: np.ndarray) -> np.ndarray:

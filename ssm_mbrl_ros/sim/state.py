@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.frames import quat_product_entries
+
 STATE_DIM = 17
 POS = slice(0, 3)
 QUAT = slice(3, 7)
@@ -40,17 +42,7 @@ def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def quat_multiply(q1: torch.Tensor, q2: torch.Tensor) -> torch.Tensor:
     """Hamilton product of (w, x, y, z) quaternions."""
-    w1, x1, y1, z1 = q1.unbind(-1)
-    w2, x2, y2, z2 = q2.unbind(-1)
-    return torch.stack(
-        (
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ),
-        dim=-1,
-    )
+    return torch.stack(quat_product_entries(q1.unbind(-1), q2.unbind(-1)), dim=-1)
 
 
 def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:

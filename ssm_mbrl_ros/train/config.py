@@ -88,7 +88,8 @@ class TrainConfig:
     actor_init_std: float = doc("initial exploration std of the actor (pre-tanh, in (0.1, 1))", default=0.3)
     actor_init_hover: bool = doc("start the actor's mean at hover thrust and zero rates (else mid-range thrust)",
                                  default=True)
-    wm_lr: float = doc("world-model Adam learning rate", default=3e-4)
+    wm_lr: float = doc("world-model Adam learning rate (1e-3: body-rate response learned faster than at 3e-4, "
+                                                   "docs/learning.md section 1)", default=1e-3)
     actor_lr: float = doc("actor Adam learning rate", default=1e-4)
     critic_lr: float = doc("critic Adam learning rate", default=1e-4)
     grad_clip: float = doc("global gradient-norm clip per optimiser", default=100.0)

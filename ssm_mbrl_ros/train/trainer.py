@@ -6,7 +6,8 @@ in fresh simulator episodes -> every checkpoint_every_min save networks, optimis
 the replay. Everything lands in the log directory:
 
     checkpoint.pt, replay-N.npz resume with `ssm-mbrl train --logdir DIR --resume`
-    policy.onnx (+ .json)       the latest exported policy; best.onnx (+ .json) the best evaluated
+    policy.onnx (+ .json)       the latest exported policy; best.onnx (+ .json) the best evaluated (highest success
+                                rate, then highest mean return)
     metrics.jsonl               one JSON per log/eval record; tb/ TensorBoard scalars
     curves.png                  learning curves; summary.json the run's outcome
 
@@ -120,7 +121,9 @@ class Trainer:
         self.env_steps, self.updates_env_steps = int(c["env_steps"]), float(c["updates_env_steps"])
         self.evals, self.solved = payload.get("evals", []), payload.get("solved")
         self.actor_started = payload.get("actor_started", self.actor_started)
-        self.best_key = tuple(payload.get("best_key", self.best_key))
+        best = payload.get("best_key", self.best_key)
+        # checkpoints before best_by "return" ranked ties by position RMSE: keep their success part only
+        self.best_key = tuple(best) if payload.get("best_by") == "return" else (float(best[0]), -math.inf)
         if replay is not None and self.rank == 0:
             self.buffer.load_state_dict(replay)
         if self.main:
@@ -134,6 +137,7 @@ class Trainer:
         self.run_dir.save(self.cfg, self.learner, {"env_steps": self.env_steps,
                                                    "updates_env_steps": self.updates_env_steps},
                           self.buffer.state_dict(), evals=self.evals, solved=self.solved, best_key=list(self.best_key),
+                          best_by="return",
                           actor_started=self.actor_started)
 
     @property
@@ -171,7 +175,10 @@ class Trainer:
                                  "mean_episode_length_s", "lap_time_s")}
         rec.update(env_steps=self.env_steps, wall_s=round(self.wall_s, 1), updates=self.learner.updates)
         self.evals.append(rec)
-        key = (rec["success_rate"] or 0.0, -(rec["pos_rmse_m"] if rec["pos_rmse_m"] is not None else math.inf))
+        # best = most successful, then highest return (a policy that tilts over at once has a small position RMSE over
+        # its short episodes, so RMSE would prefer it; the return is what the agent optimises)
+        ret = rec["mean_return"]
+        key = (rec["success_rate"] or 0.0, ret if ret is not None and math.isfinite(ret) else -math.inf)
         if key > self.best_key:
             self.best_key = key
             for suffix in (".onnx", ".json"):

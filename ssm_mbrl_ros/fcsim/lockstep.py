@@ -46,7 +46,7 @@ class LockstepLoop:
                 deadline = last_step + (wait_s if self.driven else dt)
                 if wall >= deadline:
                     if self.driven:
-                        self._event(f"lockstep: no setpoint for {wait_s:g} s, free-running")
+                        self.event(f"lockstep: no setpoint for {wait_s:g} s, free-running")
                         self.driven = False
                     last_step = max(deadline, wall - dt)  # real-time pace without bursts
                     self._lockstep_step()
@@ -96,6 +96,6 @@ class LockstepLoop:
         """Lockstep before the first setpoint: the t = 0 telemetry (noise- and loss-free) and SYSTEM_TIME 0."""
         for name, hz in self.rates_hz.items():
             if hz > 0:
-                self.conn.mav.send(self._message(name, 0.0, noise=False))
+                self.conn.mav.send(self.message(name, 0.0, noise=False))
         self._flush(0.0)
         self._send_time(0.0)

@@ -234,15 +234,13 @@ class FcSim(FlightModes, LockstepLoop):
         self.queue_out(self.mav.MAVLink_statustext_message(self.mav.MAV_SEVERITY_WARNING, text[:50].encode()))
 
     def set_mode(self, name: str, now: float) -> None:
-        """Enter a mode; HOLD, POSCTL and LAND latch the current position."""
+        """Enter a mode; HOLD, POSCTL, LAND and TAKEOFF latch the current position."""
         if name != self.mode:
             self.event(f"mode {self.mode} -> {name}")
-        if name in ("HOLD", "POSCTL", "LAND"):
+        if name in ("HOLD", "POSCTL", "LAND", "TAKEOFF"):
             self.hold_pos = self.state()[0:3].copy()
         if name == "LAND":
             self.land_z = float(self.hold_pos[2])
-        if name == "TAKEOFF":
-            self.hold_pos = self.state()[0:3].copy()
         self.mode = name
 
     def arm(self, now: float) -> None:
@@ -268,11 +266,6 @@ class FcSim(FlightModes, LockstepLoop):
         else:
             ms, us = int(now * 1e3), int(now * 1e6)
         return messages.build(self, name, now, ms, us, noise)
-
-    _message = message  # the lockstep loop's name for it
-
-    def _event(self, text: str) -> None:  # the lockstep loop's name for event()
-        self.event(text)
 
     def _param_changed(self, name: str, value: float) -> None:
         """Apply a parameter change: rate-loop gains scale the airframe's nominal gains."""

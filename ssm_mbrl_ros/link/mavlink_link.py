@@ -28,10 +28,11 @@ import numpy as np
 from ssm_mbrl_ros.core.frames import flu_to_frd
 from ssm_mbrl_ros.link.px4_modes import (FORCE_DISARM_MAGIC, MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
                                          MAV_MODE_FLAG_SAFETY_ARMED, MODES, decode_custom_mode, mode_name)
+from ssm_mbrl_ros.link.param_codec import INT32, REAL32, decode, encode
 from ssm_mbrl_ros.link.telemetry import Telemetry
 from ssm_mbrl_ros.link.thrust_map import ThrustMap
 
-from ssm_mbrl_ros.link.transport import bound_port, open_connection, parse_url  # noqa: F401 (re-exported)
+from ssm_mbrl_ros.link.transport import bound_port, link_security_counts, open_connection, parse_url  # noqa: F401
 from pymavlink import mavutil  # noqa: E402  (transport set MAVLINK20 first)
 
 mavlink = mavutil.mavlink  # the common dialect (MAVLINK20=1 set by transport before pymavlink was imported)
@@ -268,8 +269,6 @@ class MavLink:
         return self._param_exchange(name, (float(value), integer), timeout_s, retries)
 
     def _param_exchange(self, name: str, new, timeout_s: float, retries: int) -> float:
-        from ssm_mbrl_ros.link.param_codec import INT32, REAL32, encode
-
         for _ in range(retries):
             with self._lock:
                 self._params.pop(name, None)
@@ -295,8 +294,6 @@ class MavLink:
 
     def security_counts(self) -> dict[str, int]:
         """Traffic the link refused: other ids (rx_foreign), other addresses, unsigned or badly signed messages."""
-        from ssm_mbrl_ros.link.transport import link_security_counts
-
         return {"foreign_ids": self.rx_foreign, **link_security_counts(self.conn)}
 
     # ---- receiving ----
@@ -355,8 +352,6 @@ class MavLink:
                 self._acks[msg.command] = (msg.result, now)
                 self._cond.notify_all()
         elif kind == "PARAM_VALUE":
-            from ssm_mbrl_ros.link.param_codec import decode
-
             pid = msg.param_id.decode(errors="replace") if isinstance(msg.param_id, bytes) else str(msg.param_id)
             with self._cond:
                 self._params[pid.split("\x00", 1)[0]] = decode(msg.param_value, msg.param_type)

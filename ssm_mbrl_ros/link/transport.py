@@ -4,8 +4,8 @@ and signs its traffic when given a key.
 Connection URLs:
 
     udpin:HOST:PORT       listen on HOST:PORT (PX4 SITL sends to 14540); the first valid peer is locked in
-    udpout:HOST:PORT      send to HOST:PORT from a socket bound to 127.0.0.1 (or to all interfaces when HOST is
-                          not a loopback address); only HOST:PORT is listened to
+    udpout:HOST:PORT      send to HOST:PORT from a socket bound to 127.0.0.1 (or, when HOST is not a loopback
+                          address, to the one local interface that routes there); only HOST:PORT is listened to
     serial:DEVICE[:BAUD]  a serial port (default 921600 baud), e.g. serial:/dev/ttyACM0:57600
 
 A non-loopback UDP address is an explicit choice (`allow_remote=True`; the CLI's --allow-remote): with it, a
@@ -63,6 +63,21 @@ def resolve(host: str, url: str = "") -> str:
     return addr
 
 
+def _local_address_towards(peer: tuple[str, int]) -> str:
+    """The one local interface address that routes to peer (127.0.0.1 for a loopback peer): a sending socket is
+    bound there, never to every interface."""
+    if ipaddress.IPv4Address(peer[0]).is_loopback:
+        return "127.0.0.1"
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(peer)  # UDP connect sends nothing: it only picks the route
+        return probe.getsockname()[0]
+    except OSError as e:
+        raise ConfigError(f"no route to {peer[0]}:{peer[1]} ({e.strerror or e})") from None
+    finally:
+        probe.close()
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8 addresses and names that resolve there (localhost)."""
     return ipaddress.IPv4Address(resolve(host)).is_loopback
@@ -83,7 +98,6 @@ class PeerGuard:
         self.peer = peer
         self.foreign_datagrams = 0  # datagrams from other addresses after the lock, dropped unparsed
         self.last_address: tuple[str, int] | None = None  # sender of the datagram being parsed now
-        self._orig_recv = conn.recv
         conn.recv = types.MethodType(self._recv, conn)
         if conn.udp_server:
             conn.clients.clear()
@@ -129,9 +143,9 @@ def open_connection(url: str, source_system: int, source_component: int, signing
     if host is not None:
         peer = None
         if device.startswith("udpout"):  # pymavlink never binds a udpout socket (it would answer on 0.0.0.0)
-            conn.port.bind(("127.0.0.1" if is_loopback(host) else "0.0.0.0", 0))
             port = int(device.rpartition(":")[2])
             peer = (resolve(host), port)
+            conn.port.bind((_local_address_towards(peer), 0))
         conn.peer_guard = PeerGuard(conn, peer)
     else:
         conn.peer_guard = None

@@ -73,22 +73,21 @@ def fully_qualified(name: str, namespace: str = "") -> str:
     return f"/{ns}/{name}" if ns else f"/{name}"
 
 
-def node_parameters(data: dict, fqn: str, where: str = "parameter file") -> tuple[dict, int]:
-    """(parameters the node fqn gets from the parsed file, how many entries matched it)."""
+def node_parameters(data, fqn: str, where: str = "parameter file") -> tuple[dict, int]:
+    """(parameters the node fqn gets, how many entries matched it); data is the parsed file or its entries()."""
     tokens = [t for t in fqn.split("/") if t]
     params, hits = {}, 0
-    for pattern, block in entries(data, where):
+    for pattern, block in (entries(data, where) if isinstance(data, dict) else data):
         if _matches(pattern, tokens):
             params.update(block)
             hits += 1
     return params, hits
 
 
-def load(path: str | Path) -> dict:
-    """A parameter file parsed (YAML), ConfigError naming it when it is not a mapping."""
+def load(path: str | Path) -> list[tuple[list[str], dict]]:
+    """A parameter file's entries() (parsed once; node_parameters takes them), ConfigError naming a bad file."""
     import yaml
 
     with open(path) as f:
         data = yaml.safe_load(f) or {}
-    entries(data, str(path))  # validates the structure
-    return data
+    return entries(data, str(path))

@@ -193,7 +193,7 @@ def test_a_kill_between_the_replay_and_the_checkpoint_resumes_consistently(run_d
 
 
 class _Exploit:
-    """Unpickling this would run a shell command (what weights_only=False would do with a hostile file)."""
+    """Unpickling this would run a shell command (what a full, unrestricted unpickle of a hostile file does)."""
 
     def __init__(self, marker):
         self.marker = marker

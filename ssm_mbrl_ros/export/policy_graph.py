@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..runtime.sidecar import write_sidecar
-from ..world_models.distributions import logprob_kl
 
 OPSET = 17  # onnxruntime >= 1.14 runs it; opset 17 has LayerNormalization as one op
 IR_VERSION = 10  # pinned: the IR version onnxruntime 1.2x accepts (newer torch may write 11)
@@ -56,7 +55,7 @@ class PolicyGraph(nn.Module):
         latent = "mode" if self.actor.latent == "sample" else self.actor.latent
         carry, feat, post, prior = self.wm.act_step(carry, obs, prev_action, first, latent)
         action = self.actor.mean_action(feat)
-        surprise = logprob_kl(post, prior)  # latent_dist returns normalised log-probs: no extra softmax
+        surprise = self.wm.latent_kl(post, prior)
         return action, torch.cat([self.wm.pack_carry(carry), action], dim=-1), surprise
 
 

@@ -23,27 +23,14 @@ from __future__ import annotations
 import abc
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssm_mbrl_ros.core.config import to_dict
 
 from .config import WorldModelConfig
-from .distributions import categorical_entropy, kl_balance_loss, mode_onehot, symlog, unimix_logits
+from .distributions import symlog
 from .heads import Heads, mlp
-
-
-def sample_onehot_fast(logits: torch.Tensor) -> torch.Tensor:
-    """Same distribution and straight-through gradient as distributions.sample_onehot, by inverse CDF.
-
-    torch.multinomial measured ~35x slower on CPU for many small categoricals (16k x 16: 15.8 ms
-    vs 0.44 ms); it was 10-20% of an S5WM observe pass.
-    """
-    probs = F.softmax(logits, dim=-1)
-    k = logits.shape[-1]
-    u = torch.rand(probs.shape[:-1] + (1,), device=probs.device, dtype=probs.dtype)
-    idx = (probs.detach().cumsum(-1) < u).sum(-1).clamp(max=k - 1)  # first class whose CDF reaches u
-    return F.one_hot(idx, k).to(probs.dtype) + probs - probs.detach()
+from .latents import kl_balance, make_latent
 
 
 def check_batch(batch: dict, obs_dim: int, action_dim: int) -> tuple[int, int]:
@@ -75,8 +62,10 @@ class WorldModel(nn.Module, abc.ABC):
         super().__init__()
         cfg.validate()
         self.cfg, self.obs_dim, self.action_dim, self.priv_dim = cfg, obs_dim, action_dim, priv_dim
-        self.groups, self.classes = cfg.latent_groups, cfg.latent_classes
-        self.stoch = cfg.stoch
+        self.latent = make_latent(cfg)
+        self.groups, self.classes = self.latent.groups, self.latent.classes
+        self.stoch = self.latent.width  # z width
+        self.latent_raw = self.latent.raw_size  # width of the posterior and prior heads' output
         self.feat_dim = cfg.deter + self.stoch
         self.encoder = mlp(obs_dim, None, cfg.hidden, max(1, cfg.mlp_layers))
         self.embed_dim = cfg.hidden
@@ -119,8 +108,9 @@ class WorldModel(nn.Module, abc.ABC):
         return torch.cat([carry["h"], carry["z"]], dim=-1)
 
     def probs_feat(self, h: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Soft feature [h, latent probabilities] (..., F) from logits (..., G, K): finer than a one-hot code."""
-        return torch.cat([h, logits.exp().flatten(-2)], dim=-1)
+        """Soft feature [h, latent probabilities (categorical) or mean (Gaussian)] (..., F) from latent stats
+        (..., G, K): finer than a one-hot code."""
+        return torch.cat([h, self.latent.soft(logits)], dim=-1)
 
     def prior_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Prior log-probabilities (..., G, K) predicted from the deterministic state h (..., deter)."""
@@ -133,16 +123,18 @@ class WorldModel(nn.Module, abc.ABC):
     # --- latents --------------------------------------------------------------------------------
 
     def latent_dist(self, raw: torch.Tensor) -> torch.Tensor:
-        """Raw head output (..., G*K) -> unimix log-probabilities (..., G, K)."""
-        return unimix_logits(raw.unflatten(-1, (self.groups, self.classes)), self.cfg.unimix)
+        """Raw head output (..., latent_raw) -> latent stats (..., G, K) (latents.py: log-probabilities of a
+        categorical, or [mean, std] of a Gaussian)."""
+        return self.latent.dist(raw)
 
     def latent_sample(self, logits: torch.Tensor, sample: bool = True) -> torch.Tensor:
-        """Straight-through one-hot sample (or mode) of logits (..., G, K), flattened to (..., G*K); with
-        latent_feature 'probs', the probabilities themselves (deterministic, sample ignored)."""
-        if self.cfg.latent_feature == "probs":
-            return logits.exp().flatten(-2)
-        z = sample_onehot_fast(logits) if sample else mode_onehot(logits)
-        return z.flatten(-2)
+        """z (..., stoch) from latent stats: a straight-through one-hot sample (or mode), the probabilities with
+        latent_feature 'probs', or a Gaussian sample (or mean)."""
+        return self.latent.sample(logits, sample)
+
+    def latent_kl(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """KL(p || q) (...,) between latent stats, summed over latent variables (the per-step surprise)."""
+        return self.latent.kl(p, q)
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         """Encoder on symlog observations: (..., D) -> (..., E)."""
@@ -201,7 +193,7 @@ class WorldModel(nn.Module, abc.ABC):
         """
         states, carry = self.observe(batch, carry, sample=True)
         parts = self.heads.losses(states["feat"], batch)
-        kl, dyn, rep = kl_balance_loss(states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
+        kl, dyn, rep = kl_balance(self.latent, states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
                                        self.cfg.rep_scale, self.cfg.free_nats)
         c = self.cfg
         reward_loss = parts["reward"]
@@ -229,8 +221,8 @@ class WorldModel(nn.Module, abc.ABC):
             loss = loss + c.priv_scale * priv
         logs = {"loss": loss, "obs_loss": parts["obs"].mean(), "reward_loss": parts["reward"].mean(),
                 "cont_loss": parts["cont"].mean(), "dyn_kl": dyn.mean(), "rep_kl": rep.mean(),
-                "post_ent": categorical_entropy(states["post_logits"]).mean(),
-                "prior_ent": categorical_entropy(states["prior_logits"]).mean()}
+                "post_ent": self.latent.entropy(states["post_logits"]).mean(),
+                "prior_ent": self.latent.entropy(states["prior_logits"]).mean()}
         if priv is not None:
             logs["priv_loss"] = priv
         if overshoot is not None:

@@ -18,8 +18,13 @@ class WorldModelConfig:
     """Architecture and loss weights of the world model (S5WM or RSSM)."""
 
     kind: Literal["s5", "rssm"] = doc("sequence model: 's5' (parallel scan) or 'rssm' (DreamerV3 GRU)", default="s5")
-    latent_groups: int = doc("number of categorical latent variables (G)", default=32)
-    latent_classes: int = doc("classes per categorical latent (K)", default=32)
+    latent_kind: Literal["categorical", "gaussian"] = doc(
+        "stochastic latent: 'categorical' (G one-hot variables of K classes, DreamerV3) or 'gaussian' (G real "
+        "variables with a learned diagonal std: small state changes such as attitude integrating body rates over one "
+        "step survive prediction; docs/learning.md section 8)", default="categorical")
+    latent_groups: int = doc("number of latent variables (G): categoricals, or Gaussian dimensions", default=32)
+    latent_classes: int = doc("classes per categorical latent (K; unused by a Gaussian latent)", default=32)
+    latent_min_std: float = doc("lower bound of a Gaussian latent's std (posterior and prior)", default=0.1)
     deter: int = doc("deterministic size: S5 d_model, or the RSSM GRU hidden size", default=512)
     s5_state: int = doc("S5 state size P per layer (even; P/2 complex modes)", default=128)
     s5_layers: int = doc("number of stacked S5 blocks", default=2)
@@ -64,6 +69,10 @@ class WorldModelConfig:
             raise ConfigError(f"{source}.kind: unknown world model {self.kind!r}; valid: {list(WORLD_MODEL_KINDS)}")
         require_positive(self, source, "latent_groups", "latent_classes", "deter", "s5_state", "s5_layers",
                          "s5_blocks", "hidden", "reward_bins")
+        if self.latent_kind not in ("categorical", "gaussian"):
+            raise ConfigError(f"{source}.latent_kind: must be 'categorical' or 'gaussian', got {self.latent_kind!r}")
+        if not 0.0 < self.latent_min_std < 1.0:
+            raise ConfigError(f"{source}.latent_min_std: must be in (0, 1), got {self.latent_min_std}")
         if self.latent_feature not in ("onehot", "probs"):
             raise ConfigError(f"{source}.latent_feature: must be 'onehot' or 'probs', got {self.latent_feature!r}")
         if self.latent_classes < 2:
@@ -88,8 +97,8 @@ class WorldModelConfig:
 
     @property
     def stoch(self) -> int:
-        """Width of the flattened one-hot latent, G * K."""
-        return self.latent_groups * self.latent_classes
+        """Width of the latent z: G * K (flattened one-hot) or G (Gaussian)."""
+        return self.latent_groups * (self.latent_classes if self.latent_kind == "categorical" else 1)
 
 
 # Sizes only; loss weights keep the DreamerV3 defaults. "default" is the dataclass itself.

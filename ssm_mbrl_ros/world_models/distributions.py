@@ -115,16 +115,3 @@ def categorical_kl(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tens
 def logprob_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     """KL(p || q) (...,) for already-normalised log-probabilities (..., G, K), e.g. unimix_logits outputs."""
     return (logp.exp() * (logp - logq)).sum((-2, -1))
-
-
-def kl_balance_loss(post_logits: torch.Tensor, prior_logits: torch.Tensor, dyn_scale: float = 0.5,
-                    rep_scale: float = 0.1, free_nats: float = 1.0):
-    """DreamerV3 KL balancing with free nats; returns (loss, dyn_kl, rep_kl), each (...,).
-
-    dyn = KL(sg(post) || prior) trains the prior, rep = KL(post || sg(prior)) trains the encoder;
-    each is clipped from below at free_nats before weighting. The returned KLs are unclipped (for logs).
-    """
-    dyn = categorical_kl(post_logits.detach(), prior_logits)
-    rep = categorical_kl(post_logits, prior_logits.detach())
-    loss = dyn_scale * dyn.clamp(min=free_nats) + rep_scale * rep.clamp(min=free_nats)
-    return loss, dyn, rep

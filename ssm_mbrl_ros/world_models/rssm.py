@@ -37,8 +37,8 @@ class RSSMWorldModel(WorldModel):
         super().__init__(cfg, obs_dim, action_dim, priv_dim)
         self.img_in = mlp(self.stoch + action_dim, None, cfg.hidden, 1)
         self.gru = LayerNormGRUCell(cfg.hidden, cfg.deter)
-        self.post_head = mlp(cfg.deter + self.embed_dim, self.stoch, cfg.hidden, cfg.head_layers)
-        self.prior_head = mlp(cfg.deter, self.stoch, cfg.hidden, cfg.head_layers)
+        self.post_head = mlp(cfg.deter + self.embed_dim, self.latent_raw, cfg.hidden, cfg.head_layers)
+        self.prior_head = mlp(cfg.deter, self.latent_raw, cfg.hidden, cfg.head_layers)
 
     def carry_sizes(self) -> dict[str, int]:
         """GRU state h and latent z."""

@@ -26,10 +26,10 @@ class S5WorldModel(WorldModel):
 
     def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0):
         super().__init__(cfg, obs_dim, action_dim, priv_dim)
-        self.post_head = mlp(self.embed_dim, self.stoch, cfg.hidden, cfg.head_layers)
+        self.post_head = mlp(self.embed_dim, self.latent_raw, cfg.hidden, cfg.head_layers)
         self.in_proj = mlp(self.stoch + action_dim, None, cfg.deter, 1)
         self.seq = S5Stack(cfg.s5_layers, cfg.deter, cfg.s5_state, blocks=cfg.s5_blocks)
-        self.prior_head = mlp(cfg.deter, self.stoch, cfg.hidden, cfg.head_layers)
+        self.prior_head = mlp(cfg.deter, self.latent_raw, cfg.hidden, cfg.head_layers)
 
     def carry_sizes(self) -> dict[str, int]:
         """S5 state of all layers, deterministic output h, latent z."""

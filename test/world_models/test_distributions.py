@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.distributions import Categorical, kl_divergence
 
-from ssm_mbrl_ros.world_models.distributions import (categorical_entropy, categorical_kl, kl_balance_loss,
-                                                     mode_onehot, sample_onehot, symexp, symlog,
+from ssm_mbrl_ros.world_models.distributions import (categorical_entropy, categorical_kl, mode_onehot, sample_onehot, symexp, symlog,
                                                      twohot_bins, twohot_encode, twohot_loss, twohot_mean,
                                                      unimix_logits)
+from ssm_mbrl_ros.world_models.latents import CategoricalLatent, GaussianLatent, kl_balance
 
 F64 = torch.float64
 
@@ -109,19 +109,39 @@ def test_sample_frequencies_match_probabilities():
 
 def test_kl_balance_weights_and_free_nats():
     gen = torch.Generator().manual_seed(4)
-    post = (3 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).requires_grad_()
-    prior = (3 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).requires_grad_()
-    loss, dyn, rep = kl_balance_loss(post, prior, dyn_scale=0.5, rep_scale=0.1, free_nats=1.0)
-    kl = categorical_kl(post, prior)
+    latent = CategoricalLatent(8, 8, unimix=0.0, feature="onehot")
+    post = (3 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).log_softmax(-1).requires_grad_()
+    prior = (3 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).log_softmax(-1).requires_grad_()
+    loss, dyn, rep = kl_balance(latent, post, prior, dyn_scale=0.5, rep_scale=0.1, free_nats=1.0)
+    kl = latent.kl(post, prior)
+    torch.testing.assert_close(kl, categorical_kl(post, prior))
     assert (kl > 1.0).all() and torch.allclose(dyn, kl) and torch.allclose(rep, kl)
     assert torch.allclose(loss, 0.6 * kl)
     loss.sum().backward()
     g_post, g_prior = torch.autograd.grad(kl.sum(), [post, prior])
     assert torch.allclose(post.grad, 0.1 * g_post) and torch.allclose(prior.grad, 0.5 * g_prior)
     # Below the free nats both terms are clipped: constant loss, no gradient.
-    near = (post.detach() + 0.01 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).requires_grad_()
+    near = (post.detach() + 0.01 * torch.randn(6, 8, 8, generator=gen, dtype=F64)).log_softmax(-1).requires_grad_()
     post2 = post.detach().clone().requires_grad_()
-    loss2, dyn2, _ = kl_balance_loss(post2, near)
+    loss2, dyn2, _ = kl_balance(latent, post2, near, dyn_scale=0.5, rep_scale=0.1, free_nats=1.0)
     assert (dyn2 < 1.0).all() and torch.allclose(loss2, torch.full_like(loss2, 0.6))
     loss2.sum().backward()
     assert post2.grad.abs().max() == 0 and near.grad.abs().max() == 0
+
+
+def test_gaussian_latent_kl_entropy_and_sampling_match_torch_distributions():
+    gen = torch.Generator().manual_seed(5)
+    latent = GaussianLatent(6, min_std=0.1)
+    p = latent.dist(torch.randn(4, 12, generator=gen, dtype=F64))
+    q = latent.dist(torch.randn(4, 12, generator=gen, dtype=F64))
+    assert p.shape == (4, 6, 2) and (p[..., 1] > 0.1).all() and (p[..., 1] < 1.0).all()
+    dp = torch.distributions.Normal(p[..., 0], p[..., 1])
+    dq = torch.distributions.Normal(q[..., 0], q[..., 1])
+    torch.testing.assert_close(latent.kl(p, q), torch.distributions.kl_divergence(dp, dq).sum(-1))
+    torch.testing.assert_close(latent.kl(p, p), torch.zeros(4, dtype=F64))
+    torch.testing.assert_close(latent.entropy(p), dp.entropy().sum(-1))
+    torch.testing.assert_close(latent.sample(p, sample=False), p[..., 0])
+    torch.manual_seed(0)
+    draws = latent.sample(p.expand(40000, 4, 6, 2))
+    torch.testing.assert_close(draws.mean(0), p[..., 0], atol=0.02, rtol=0)
+    torch.testing.assert_close(draws.std(0), p[..., 1], atol=0.02, rtol=0)

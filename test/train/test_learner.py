@@ -66,23 +66,29 @@ def expert_batch(B=4, T=16):
     return b
 
 
-def test_mode_states_hold_the_posterior_mode():
+@pytest.mark.parametrize("latent_kind", ["categorical", "gaussian"])
+def test_mode_states_hold_the_posterior_mode(latent_kind):
     torch.manual_seed(0)
-    learner = Learner(TrainConfig(actor_latent="mode"), 22, 25)
+    learner = Learner(TrainConfig(actor_latent="mode", world_model={"latent_kind": latent_kind}), 22, 25)
     _, _, states, _ = learner.wm.loss(learner.batch_to_torch(batch()))
     mode = learner.mode_states(states)
     g, k = learner.wm.groups, learner.wm.classes
-    want = torch.nn.functional.one_hot(states["post_logits"].argmax(-1), k).flatten(-2).float()
+    if latent_kind == "categorical":  # the most likely class of each variable, one-hot
+        want = torch.nn.functional.one_hot(states["post_logits"].argmax(-1), k).flatten(-2).float()
+        assert mode["z"].shape[-1] == g * k
+    else:  # the mean of each Gaussian variable
+        want = states["post_logits"][..., 0]
+        assert mode["z"].shape[-1] == g
     assert torch.equal(mode["z"], want)
     assert torch.equal(mode["feat"], torch.cat([states["h"], want], -1))
-    assert mode["z"].shape[-1] == g * k
     with pytest.raises(ConfigError, match="actor_latent"):
         TrainConfig(actor_latent="mean").validate()
 
 
 def test_probs_actor_reads_posterior_probabilities_and_learns_in_imagination():
     torch.manual_seed(0)
-    cfg = TrainConfig(actor_latent="probs", imag_starts=32, horizon=5, actor_warmup_updates=0)
+    cfg = TrainConfig(actor_latent="probs", imag_starts=32, horizon=5, actor_warmup_updates=0,
+                      world_model={"latent_kind": "categorical"})
     learner = Learner(cfg, 22, 25)
     assert learner.actor.latent == "probs" and learner.arch()["actor"]["latent"] == "probs"
     _, _, states, _ = learner.wm.loss(learner.batch_to_torch(batch()))

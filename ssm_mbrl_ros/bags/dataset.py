@@ -142,14 +142,12 @@ def compute_reward(task: str | None, info: dict, pos, vel, omega, action_norm, t
     sp = info.get("setpoint_m")
     if task is None or not task.startswith("hover") or sp is None or not rw:
         return None
-    from ..sim.tasks.base import common_penalty  # the simulator's own definitions (torch imported on first use)
-    from ..sim.tasks.hover import hover_task_reward
+    from ..sim.tasks.hover import hover_step_reward  # the simulator's own definition (torch imported on first use)
 
     err = np.linalg.norm(np.asarray(sp)[None] - pos, axis=-1)
     prev = np.concatenate([np.zeros((1, 4)), action_norm[:-1]])  # a_{t-1}; reward at t follows action a_{t-1}
     prev2 = np.concatenate([np.zeros((2, 4)), action_norm[:-2]])[: len(prev)]
-    r = hover_task_reward(rw, err, (vel * vel).sum(-1))
-    r = r - common_penalty(rw, (omega * omega).sum(-1), ((prev - prev2) ** 2).sum(-1))
+    r = hover_step_reward(rw, err, (vel * vel).sum(-1), (omega * omega).sum(-1), ((prev - prev2) ** 2).sum(-1))
     r[0] = 0.0
     if terminated:
         r[-1] -= rw["crash_penalty"]

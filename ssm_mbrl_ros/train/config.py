@@ -45,6 +45,9 @@ class TrainConfig:
     discount: float = doc("discount per control step", default=0.99)
     lam: float = doc("lambda of the lambda-returns", default=0.95)
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
+    imagined_reward: str = doc("reward of imagined steps: 'task' = the task's own reward function on the decoded "
+                               "observations where the task has one (hover with full observation), else the reward "
+                               "head; 'head' = the world model's reward head (DreamerV3)", default="task")
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
     expert: str = doc("expert guidance: 'geometric' flies the prefill with the geometric controller (CTBR from the "
@@ -119,6 +122,8 @@ class TrainConfig:
             raise ConfigError(f"{source}.wm: unknown world model {self.wm!r}; valid: {list(WORLD_MODEL_KINDS)}")
         if self.preset not in WM_PRESETS:
             raise ConfigError(f"{source}.preset: unknown preset {self.preset!r}; valid: {sorted(WM_PRESETS)}")
+        if self.imagined_reward not in ("task", "head"):
+            raise ConfigError(f"{source}.imagined_reward: must be 'task' or 'head', got {self.imagined_reward!r}")
         if self.actor_grad not in ("dynamics", "reinforce"):
             raise ConfigError(f"{source}.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
         require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",

@@ -23,6 +23,7 @@ from ..core.config import field_defaults
 from ..world_models.factory import make_world_model
 from ..world_models.heads import RunningStandardizer
 from .config import TrainConfig, world_model_config
+from .imagined_reward import decoded_observation
 
 
 @contextlib.contextmanager
@@ -64,10 +65,11 @@ class Learner(nn.Module):
     """World model + actor + critic + return normaliser, and their Adam optimisers."""
 
     def __init__(self, cfg: TrainConfig, obs_dim: int, priv_dim: int, device="cpu", sync: bool = False,
-                 hover_action: list[float] | None = None):
-        """hover_action: the normalised action that hovers (the actor starts there if cfg.actor_init_hover)."""
+                 hover_action: list[float] | None = None, reward_fn=None):
+        """hover_action: the normalised action that hovers (the actor starts there if cfg.actor_init_hover);
+        reward_fn: the task's reward on imagined observations (train/imagined_reward.py; None = the reward head)."""
         super().__init__()
-        self.cfg, self.sync, self.actor_grad = cfg, sync, cfg.actor_grad
+        self.cfg, self.sync, self.actor_grad, self.reward_fn = cfg, sync, cfg.actor_grad, reward_fn
         wm_cfg = world_model_config(cfg)
         self.priv_dim = priv_dim if cfg.privileged else 0
         self.wm = make_world_model(wm_cfg, obs_dim, 4, self.priv_dim)
@@ -198,6 +200,11 @@ class Learner(nn.Module):
         grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" and train_actor else torch.no_grad()
         with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
             traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon)
+            if self.reward_fn is not None:  # the task's own reward on the imagined observations
+                first_prev = self.reward_fn.previous_action(batch["obs"].reshape(-1, batch["obs"].shape[-1])[pick])
+                prev = torch.cat([first_prev[:, None].to(traj["action"].dtype), traj["action"][:, :-1]], 1)
+                traj["reward"] = self.reward_fn(decoded_observation(self.wm, traj["feat_next"]), prev,
+                                                traj["action"], traj["cont"])
             feat = traj["feat"]  # (N, H+1, F)
             value = self.critic.value(feat, self._critic_priv(feat))  # (N, H+1)
             returns = lambda_returns(traj["reward"], value, traj["cont"], cfg.discount, cfg.lam)  # (N, H)

@@ -35,6 +35,7 @@ from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 from .collector import Collector
 from .config import TrainConfig
 from .curves import plot_curves
+from .imagined_reward import observation_reward
 from .learner import Learner
 from .run_dir import RunDir
 from .sequence_buffer import SequenceBuffer
@@ -79,7 +80,7 @@ class Trainer:
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
         hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
-                               hover_action=hover)
+                               hover_action=hover, reward_fn=observation_reward(self.env, cfg.imagined_reward))
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0

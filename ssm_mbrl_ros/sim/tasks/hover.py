@@ -25,7 +25,8 @@ import torch
 
 from ...core.config import doc, require_positive
 from ...core.spaces import ObsField
-from .base import RewardConfig, Task, TaskConfig, TaskStep, check_box, norm3, random_attitude, uniform_box
+from .base import (RewardConfig, Task, TaskConfig, TaskStep, check_box, common_penalty, norm3, random_attitude,
+                   uniform_box)
 
 
 @dataclass
@@ -71,6 +72,14 @@ def hover_task_reward(weights, err_m, vel_sq):
     exp = torch.exp if isinstance(err_m, torch.Tensor) else np.exp
     return (w.get("alive_bonus", 0.0) + w["pos_weight"] * exp(err_m * (-1.0 / w["pos_scale_m"]))
             - w["vel_weight"] * vel_sq)
+
+
+def hover_step_reward(weights, err_m, vel_sq, rate_sq, action_change_sq):
+    """The whole hover step reward except the crash penalty: hover_task_reward minus the common rate and smoothness
+    penalties (tasks/base.common_penalty), from the distance to the setpoint (m), |v|^2 ((m/s)^2), |omega_B|^2
+    ((rad/s)^2) and the squared change of the normalised action; numpy or torch. Used where the reward is rebuilt from
+    observations: recorded flights (bags/dataset.py) and imagined ones (train/imagined_reward.py)."""
+    return hover_task_reward(weights, err_m, vel_sq) - common_penalty(weights, rate_sq, action_change_sq)
 
 
 class HoverTask(Task):

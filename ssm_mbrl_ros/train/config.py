@@ -45,9 +45,10 @@ class TrainConfig:
     discount: float = doc("discount per control step", default=0.99)
     lam: float = doc("lambda of the lambda-returns", default=0.95)
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
-    imagined_reward: str = doc("reward of imagined steps: 'task' = the task's own reward function on the decoded "
-                               "observations where the task has one (hover with full observation), else the reward "
-                               "head; 'head' = the world model's reward head (DreamerV3)", default="task")
+    imagined_reward: str = doc("reward of imagined steps: 'head' = the world model's reward head (DreamerV3); "
+                               "'task' = the task's own reward function on the decoded observations where the task "
+                               "has one (hover with full observation), else the head (measured no better: "
+                               "docs/learning.md section 9)", default="head")
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
     expert: str = doc("expert guidance: 'geometric' flies the prefill with the geometric controller (CTBR from the "

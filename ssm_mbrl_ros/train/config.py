@@ -45,6 +45,8 @@ class TrainConfig:
     discount: float = doc("discount per control step", default=0.99)
     lam: float = doc("lambda of the lambda-returns", default=0.95)
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
+    imagine_sample: bool = doc("draw each imagined latent from the prior (DreamerV3); false = take the prior's mode "
+                               "(the mean of a Gaussian latent): deterministic imagination", default=True)
     imagined_reward: str = doc("reward of imagined steps: 'head' = the world model's reward head (DreamerV3); "
                                "'task' = the task's own reward function on the decoded observations where the task "
                                "has one (hover with full observation), else the head (measured no better: "

@@ -199,7 +199,8 @@ class Learner(nn.Module):
 
         grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" and train_actor else torch.no_grad()
         with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
-            traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon)
+            traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon,
+                                   sample=cfg.imagine_sample)
             if self.reward_fn is not None:  # the task's own reward on the imagined observations
                 first_prev = self.reward_fn.previous_action(batch["obs"].reshape(-1, batch["obs"].shape[-1])[pick])
                 prev = torch.cat([first_prev[:, None].to(traj["action"].dtype), traj["action"][:, :-1]], 1)

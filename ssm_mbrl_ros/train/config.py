@@ -117,6 +117,7 @@ class TrainConfig:
         from ssm_mbrl_ros.agent.actor_critic import ACTOR_LATENTS
         from ssm_mbrl_ros.control.experts import EXPERTS
         from ssm_mbrl_ros.sim.tasks import list_tasks
+        from ssm_mbrl_ros.train.imagined_reward import IMAGINED_REWARDS
         from ssm_mbrl_ros.world_models.config import WM_PRESETS, WORLD_MODEL_KINDS
 
         if self.task not in list_tasks():
@@ -125,8 +126,9 @@ class TrainConfig:
             raise ConfigError(f"{source}.wm: unknown world model {self.wm!r}; valid: {list(WORLD_MODEL_KINDS)}")
         if self.preset not in WM_PRESETS:
             raise ConfigError(f"{source}.preset: unknown preset {self.preset!r}; valid: {sorted(WM_PRESETS)}")
-        if self.imagined_reward not in ("task", "head"):
-            raise ConfigError(f"{source}.imagined_reward: must be 'task' or 'head', got {self.imagined_reward!r}")
+        if self.imagined_reward not in IMAGINED_REWARDS:
+            raise ConfigError(f"{source}.imagined_reward: must be one of {list(IMAGINED_REWARDS)}, got "
+                              f"{self.imagined_reward!r}")
         if self.actor_grad not in ("dynamics", "reinforce"):
             raise ConfigError(f"{source}.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
         require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",

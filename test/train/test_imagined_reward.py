@@ -70,3 +70,21 @@ def test_learner_scores_imagination_with_the_task_reward():
     # the action before each start state is that observation's last_action block, taken from the batch itself
     flat = torch.as_tensor(obs.reshape(-1, D))[:, fn.last_action]
     assert all((flat == row).all(-1).any() for row in seen["first_prev"])
+
+
+@pytest.mark.parametrize("sample", [True, False])
+def test_imagine_sample_decides_whether_imagination_draws_latents(sample, monkeypatch):
+    torch.manual_seed(0)
+    cfg = TrainConfig(imag_starts=8, horizon=3, actor_warmup_updates=0, actor_gate_r2=0.0, imagine_sample=sample)
+    learner = Learner(cfg, 22, 0)
+    seen = []
+    orig = learner.wm.imagine
+    monkeypatch.setattr(learner.wm, "imagine", lambda *a, **kw: seen.append(kw.get("sample")) or orig(*a, **kw))
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.normal(size=(2, 8, 22)).astype(np.float32),
+             "action": rng.uniform(-1, 1, (2, 8, 4)).astype(np.float32), "reward": np.zeros((2, 8), np.float32),
+             "cont": np.ones((2, 8), np.float32), "is_first": np.zeros((2, 8), bool)}
+    learner.update(batch)
+    assert seen == [sample]
+    with pytest.raises(Exception, match="imagined_reward"):
+        TrainConfig(imagined_reward="oracle").validate()

@@ -38,21 +38,23 @@ def main() -> None:
 
 
 def plot(data: dict, path: Path) -> None:
-    """Evaluation return and final distance to the setpoint against env steps, one line per run."""
+    """Evaluation return, success rate and mean final distance to the setpoint against env steps, one line per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_r, ax_d) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_r, ax_s, ax_d) = plt.subplots(1, 3, figsize=(15, 4))
     for name, recs in data.items():
         steps = [r["env_steps"] for r in recs]
         ax_r.plot(steps, [r["mean_return"] for r in recs], marker="o", label=name)
+        ax_s.plot(steps, [100 * r["success_rate"] for r in recs], marker="o", label=name)
         ax_d.plot(steps, [r["final_pos_err_m"] for r in recs], marker="o", label=name)
     ax_r.set(xlabel="env steps", ylabel="mean return (32 episodes)")
-    ax_d.set(xlabel="env steps", ylabel="final distance to setpoint (m)", yscale="log")
+    ax_s.set(xlabel="env steps", ylabel="success: final distance < 0.1 m (%)", ylim=(-3, 103))
+    ax_d.set(xlabel="env steps", ylabel="mean final distance to setpoint (m)", yscale="log")
     ax_d.axhline(0.1, color="k", lw=0.8, ls="--", label="success radius")
-    for ax in (ax_r, ax_d):
+    for ax in (ax_r, ax_s, ax_d):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -142,7 +142,8 @@ def open_connection(url: str, source_system: int, source_component: int, signing
         raise ConfigError(f"link url {url!r}: cannot open it ({e.strerror or e})") from None
     if host is not None:
         peer = None
-        if device.startswith("udpout"):  # pymavlink never binds a udpout socket (it would answer on 0.0.0.0)
+        # pymavlink never binds a udpout socket (it would answer from every interface)
+        if device.startswith("udpout"):
             port = int(device.rpartition(":")[2])
             peer = (resolve(host), port)
             conn.port.bind((_local_address_towards(peer), 0))

@@ -67,8 +67,8 @@ class FcLinkConfig:
     fc_system_id: int = doc("MAVLink system id of the flight controller; the only one listened to (PX4: MAV_SYS_ID)",
                             default=1)
     fc_component_id: int = doc("MAVLink component id of the autopilot (PX4: 1)", default=1)
-    allow_remote: bool = doc("allow a non-loopback UDP address in url (e.g. udpin:0.0.0.0:14540 for a SITL on "
-                             "another host); sign such a link", default=False)
+    allow_remote: bool = doc("allow a non-loopback UDP address in url (e.g. udpin:<this host's LAN address>:14540 for "
+                             "a SITL on another host); sign such a link", default=False)
     supervisor_config: str = doc("SupervisorConfig YAML (config/link/supervisor.yaml); empty = vehicle limits and "
                                  "a 10 x 10 x 6 m geofence", default="")
     supervisor_overrides: list = doc("supervisor overrides KEY=VALUE, e.g. [max_command_age_s=0.1]",

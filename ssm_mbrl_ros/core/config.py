@@ -23,11 +23,22 @@ class ConfigError(ValueError):
     """A config file or value is missing, malformed, of the wrong type or physically impossible."""
 
 
-def doc(help_text: str, **kwargs) -> Any:
-    """A dataclass field with a help string (shown by --help and in error messages)."""
+def doc(help_text: str, range: tuple | None = None, **kwargs) -> Any:  # noqa: A002 - the ROS descriptor's word
+    """A dataclass field with a help string (shown by --help and in error messages) and optionally the closed range
+    (low, high) its number must lie in (checked by from_dict; ROS nodes also declare it in the parameter descriptor)."""
     metadata = dict(kwargs.pop("metadata", {}) or {})
     metadata["help"] = help_text
+    if range is not None:
+        low, high = range
+        if not low <= high:
+            raise ValueError(f"doc range must be (low, high) with low <= high, got {range!r}")
+        metadata["range"] = (low, high)
     return dataclasses.field(metadata=metadata, **kwargs)
+
+
+def field_range(f: dataclasses.Field) -> tuple | None:
+    """The (low, high) range a field's number must lie in, or None."""
+    return f.metadata.get("range")
 
 
 def field_help(cls) -> dict[str, str]:
@@ -155,6 +166,12 @@ def from_dict(cls: type[T], data: Mapping, source: str = "config") -> T:
                 raise ConfigError(f"{where}: required field is missing ({f.metadata.get('help', '')})")
             continue
         kwargs[name] = _check_value(data[name], hints[name], where)
+        bounds = field_range(f)
+        value = kwargs[name]
+        if (bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool)
+                and not bounds[0] <= value <= bounds[1]):
+            raise ConfigError(f"{where}: {value!r} is outside the allowed range [{bounds[0]}, {bounds[1]}] "
+                              f"({f.metadata.get('help', '')})")
     try:
         obj = cls(**kwargs)
     except ConfigError:

@@ -37,11 +37,12 @@ class CollectorNodeConfig(CollectorConfig):
     model_topic: str = doc("topic announcing a new model path (std_msgs/String, transient local)",
                            default="policy/model")
     stats_topic: str = doc("statistics output topic (std_msgs/String JSON)", default="collector/stats")
-    stats_every_s: float = doc("seconds between statistics messages", default=1.0)
+    stats_every_s: float = doc("seconds between statistics messages", default=1.0, range=(0.01, 3600.0))
     slice_s: float = doc("seconds of collection per timer callback (model swaps and Ctrl-C are handled between)",
-                         default=0.05)
+                         default=0.05, range=(0.001, 60.0))
     instance: int = doc("index of this collector among parallel ones (set by the launcher for collector_0, "
-                        "collector_1, ...): it flies with seed + 1000 * instance", default=0)
+                        "collector_1, ...): it flies with seed + 1000 * instance", default=0,
+                        range=(0, 1000))
 
     def validate(self, source: str = "collector") -> None:
         """The collector's checks plus positive periods."""

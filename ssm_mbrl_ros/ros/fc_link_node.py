@@ -50,11 +50,12 @@ class FcLinkConfig:
     url: str = doc("MAVLink connection: udpin:HOST:PORT (PX4 SITL / fc-sim send to 14540), udpout:, serial:DEV[:BAUD]",
                    default="udpin:127.0.0.1:14540")
     vehicle: str = doc("vehicle name or YAML (thrust map and supervisor limits)", default="agile5")
-    hover_throttle: float = doc("PX4 MPC_THR_HOVER for the thrust map; 0 = g / the vehicle's max thrust", default=0.0)
-    rate_hz: float = doc("control rate: setpoints per second (timer), Hz", default=100.0)
+    hover_throttle: float = doc("PX4 MPC_THR_HOVER for the thrust map; 0 = g / the vehicle's max thrust", default=0.0,
+                                range=(0.0, 1.0))
+    rate_hz: float = doc("control rate: setpoints per second (timer), Hz", default=100.0, range=(1.0, 1000.0))
     lockstep: bool = doc("against fc-sim --lockstep: FC (simulated) time, one step per answered state", default=False)
     lockstep_timeout_s: float = doc("lockstep: wall s to wait for the controller's answer before free-running",
-                                    default=0.5)
+                                    default=0.5, range=(0.001, 60.0))
     publish_clock: bool = doc("lockstep: publish /clock from the flight controller's simulated time and stamp fc/odom "
                               "with it (the fly_real graph sets this, and use_sim_time on every node, with "
                               "lockstep:=true)", default=False)
@@ -65,8 +66,8 @@ class FcLinkConfig:
     auto_arm_real_fc: bool = doc("second, explicit consent for auto_arm with a real flight controller: the node arms "
                                  "and takes OFFBOARD by itself, without a pilot", default=False)
     fc_system_id: int = doc("MAVLink system id of the flight controller; the only one listened to (PX4: MAV_SYS_ID)",
-                            default=1)
-    fc_component_id: int = doc("MAVLink component id of the autopilot (PX4: 1)", default=1)
+                            default=1, range=(1, 255))
+    fc_component_id: int = doc("MAVLink component id of the autopilot (PX4: 1)", default=1, range=(1, 255))
     allow_remote: bool = doc("allow a non-loopback UDP address in url (e.g. udpin:<this host's LAN address>:14540 for "
                              "a SITL on another host); sign such a link", default=False)
     supervisor_config: str = doc("SupervisorConfig YAML (config/link/supervisor.yaml); empty = vehicle limits and "

@@ -11,7 +11,7 @@ import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 
-from ssm_mbrl_ros.core.config import ConfigError, field_help, from_dict, to_dict
+from ssm_mbrl_ros.core.config import ConfigError, field_help, field_range, from_dict, to_dict
 
 
 def _ros_type(tp, default):
@@ -41,7 +41,10 @@ def read_config(node, cls):
     A value of the wrong type (ROS's own check, or core.config.from_dict's for the few dynamic ones) raises
     ConfigError naming `<node> parameters.<name>`, the same message style as YAML config errors; the node exits 2.
     """
-    from rclpy.exceptions import InvalidParameterTypeException, ParameterUninitializedException
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange
+    from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
+                                  ParameterUninitializedException)
+    from rclpy.parameter import Parameter
 
     defaults = to_dict(cls())
     helps = field_help(cls)
@@ -54,12 +57,19 @@ def read_config(node, cls):
         desc = ParameterDescriptor(description=helps.get(f.name, ""), read_only=True, dynamic_typing=ptype is None)
         if ptype is not None:
             desc.type = ptype.value
+        bounds = field_range(f)
+        if bounds is not None and ptype == Parameter.Type.DOUBLE:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]), to_value=float(bounds[1]))]
+        elif bounds is not None and ptype == Parameter.Type.INTEGER:
+            desc.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]))]
         initial = default if default not in ([], (), None) else (ptype if ptype is not None else None)
         try:
             value = node.declare_parameter(f.name, initial, desc).value
         except InvalidParameterTypeException as e:
             raise ConfigError(f"{where}.{f.name}: expected {ptype.name.lower() if ptype else 'another type'} "
                               f"({e})") from None
+        except InvalidParameterValueException as e:
+            raise ConfigError(f"{where}.{f.name}: outside the allowed range [{bounds[0]}, {bounds[1]}] ({e})") from None
         except ParameterUninitializedException:
             value = None
         if value is not None:

@@ -43,11 +43,12 @@ class RecorderNodeConfig:
                     "rewards are left out", default="")
     vehicle: str = doc("vehicle name or YAML path (action limits in the description)", default="agile5")
     task_overrides: list = doc("task config overrides KEY=VALUE of the flown task", default_factory=list)
-    chunk_every_s: float = doc("write at least this often (s): a long episode is split into pieces", default=30.0)
+    chunk_every_s: float = doc("write at least this often (s): a long episode is split into pieces", default=30.0,
+                                range=(0.1, 3600.0))
     hold_s: float = doc("wait this long after an episode start before writing the ended episode (late messages)",
-                        default=0.2)
+                        default=0.2, range=(0.0, 60.0))
     queue_depth: int = doc("messages kept per topic while a chunk is being written (best effort, keep last)",
-                           default=1000)
+                           default=1000, range=(1, 1_000_000))
 
     def validate(self, source: str = "recorder") -> None:
         """Store named, periods positive, topics given."""

@@ -39,14 +39,16 @@ class SimBridgeConfig:
 
     task: str = doc("task (hover tasks publish their setpoint)", default="hover")
     vehicle: str = doc("vehicle name or YAML path", default="agile5")
-    seed: int = doc("simulator seed", default=0)
+    seed: int = doc("simulator seed", default=0, range=(0, 2**31 - 1))
     task_overrides: list = doc("task config overrides KEY=VALUE", default_factory=list)
     rate_hz: float = doc("simulator step and odometry rate, Hz: the drone's world, not a policy's rate (a policy "
                          "node runs at the rate its model was trained at and holds each command in between)",
+                         range=(1.0, 1000.0),
                          default=100.0)
     compile: bool = doc("compile the physics with torch inductor (needed for 100 Hz real time on 2 cores)",
                         default=True)
     cmd_timeout_s: float = doc("after this long without cmd_ctbr, command hover thrust and zero rates (s)",
+                               range=(0.001, 10.0),
                                default=0.1)
     cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
     setpoint_topic: str = doc("setpoint output topic", default="setpoint")

@@ -45,7 +45,8 @@ class OutputConfig:
 
     odom_topic: str = doc("odometry output topic", default="odom")
     publish_tf: bool = doc("broadcast odom -> base_link on /tf (needs tf2_msgs)", default=True)
-    trail_s: float = doc("length of the flown-path trail published on `trail` (s; 0 = off)", default=10.0)
+    trail_s: float = doc("length of the flown-path trail published on `trail` (s; 0 = off)", default=10.0,
+                         range=(0.0, 3600.0))
     frame_prefix: str = doc("prefix of every frame id (odom, base_link): 'auto' = the node's namespace ('/drone1' -> "
                             "'drone1/odom'), '' = none", default="auto")
 
@@ -55,8 +56,9 @@ class MeasuredConfig:
     """Inputs and staleness of the px4 / mocap sources."""
 
     input_topic: str = doc("input topic; empty = fc/odom (px4) or mocap/pose (mocap)", default="")
-    stale_after_s: float = doc("no input for this long sets odom_stale (s)", default=0.05)
-    vel_std_mps: float = doc("px4: velocity sigma reported when the input has no covariance (m/s)", default=0.1)
+    stale_after_s: float = doc("no input for this long sets odom_stale (s)", default=0.05, range=(0.001, 10.0))
+    vel_std_mps: float = doc("px4: velocity sigma reported when the input has no covariance (m/s)", default=0.1,
+                               range=(0.0, 100.0))
 
 
 class StateOutputs:

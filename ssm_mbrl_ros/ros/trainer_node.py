@@ -38,10 +38,11 @@ class TrainerNodeConfig(StoreTrainerConfig):
     model_topic: str = doc("topic announcing each new snapshot path (std_msgs/String, transient local)",
                            default="policy/model")
     metrics_topic: str = doc("metrics output topic (std_msgs/String JSON)", default="trainer/metrics")
-    metrics_every_s: float = doc("seconds between metrics messages", default=2.0)
+    metrics_every_s: float = doc("seconds between metrics messages", default=2.0, range=(0.01, 3600.0))
     collector_stats_topic: str = doc("collector statistics to fold into the metrics (std_msgs/String JSON)",
                                      default="collector/stats")
-    slice_s: float = doc("seconds of training per timer callback (Ctrl-C is handled between)", default=0.2)
+    slice_s: float = doc("seconds of training per timer callback (Ctrl-C is handled between)", default=0.2,
+                         range=(0.001, 60.0))
 
     def validate(self, source: str = "trainer") -> None:
         """The store trainer's checks plus positive periods."""

@@ -197,10 +197,18 @@ class Learner(nn.Module):
         start = {k: v[pick] for k, v in start.items()}
         cont0 = batch["cont"].reshape(-1)[pick].to(start["h"].dtype)
 
-        grad_ctx = contextlib.nullcontext() if self.actor_grad == "dynamics" and train_actor else torch.no_grad()
+        model_grad = self.actor_grad == "dynamics" and train_actor
+        grad_ctx = contextlib.nullcontext() if model_grad else torch.no_grad()
+        entropies = []  # the actor's entropy at each imagined step, kept for its loss (no second actor pass)
+
+        def policy(feat):
+            action, _, entropy = self.actor.sample(self._actor_input(feat))
+            entropies.append(entropy)
+            return action
+
         with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
-            traj = self.wm.imagine(start, lambda f: self.actor.sample(self._actor_input(f))[0], cfg.horizon,
-                                   sample=cfg.imagine_sample)
+            traj = self.wm.imagine(start, policy, cfg.horizon, sample=cfg.imagine_sample)
+            traj["entropy"] = torch.stack(entropies, 1)  # (N, H)
             if self.reward_fn is not None:  # the task's own reward on the imagined observations
                 first_prev = self.reward_fn.previous_action(batch["obs"].reshape(-1, batch["obs"].shape[-1])[pick])
                 prev = torch.cat([first_prev[:, None].to(traj["action"].dtype), traj["action"][:, :-1]], 1)
@@ -258,7 +266,7 @@ class Learner(nn.Module):
         """The actor's loss and optimiser step on an imagined trajectory; returns (loss, entropy) for the logs."""
         cfg = self.cfg
         if self.actor_grad == "dynamics":
-            _, _, ent = self.actor.sample(act_feat.detach())
+            ent = traj["entropy"]  # from the rollout: its gradient also reaches earlier actions through the model
             a_loss = -(weight * (returns / scale + cfg.entropy_coef * ent)).mean()
         else:
             adv = (returns - value[:, :-1]) / scale

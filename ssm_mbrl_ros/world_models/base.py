@@ -21,6 +21,7 @@ packed into one real tensor (B, export_state_size) for ONNX export (`pack_carry`
 from __future__ import annotations
 
 import abc
+import contextlib
 
 import torch
 from torch import nn
@@ -180,6 +181,10 @@ class WorldModel(nn.Module, abc.ABC):
         carry, feat, _, _ = self.filter_step(carry, obs, prev_action, is_first, sample)
         return carry, feat
 
+    def rollout_context(self):
+        """Context for a run of img_steps with unchanged parameters (S5WM discretizes its layers once)."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One prior step for imagination: action (B, A) taken in carry's state -> (carry, feat (B, F))."""
@@ -245,9 +250,10 @@ class WorldModel(nn.Module, abc.ABC):
         b, t = idx // n_t, idx % n_t
         carry = {k: states[k][b, t] for k in self.carry_sizes()}
         feats = []
-        for k in range(K):
-            carry, feat = self.img_step(carry, batch["action"][b, t + k])
-            feats.append(feat)
+        with self.rollout_context():
+            for k in range(K):
+                carry, feat = self.img_step(carry, batch["action"][b, t + k])
+                feats.append(feat)
         bk, tk = b[:, None], t[:, None] + torch.arange(1, K + 1, device=dev)  # (N, K) indices of the targets
         target = {key: batch[key][bk, tk] for key in ("obs", "reward", "cont")}
         parts = self.heads.losses(torch.stack(feats, 1), target)
@@ -276,11 +282,12 @@ class WorldModel(nn.Module, abc.ABC):
         """
         carry, feat = start, self.feat(start)
         feats, actions = [feat], []
-        for _ in range(horizon):
-            action = policy(feat)
-            carry, feat = self.img_step(carry, action, sample)
-            feats.append(feat)
-            actions.append(action)
+        with self.rollout_context():
+            for _ in range(horizon):
+                action = policy(feat)
+                carry, feat = self.img_step(carry, action, sample)
+                feats.append(feat)
+                actions.append(action)
         feat_next = torch.stack(feats[1:], 1)  # (N, H, F)
         return {"feat": torch.stack(feats, 1), "feat_prev": torch.stack(feats[:-1], 1), "feat_next": feat_next,
                 "action": torch.stack(actions, 1),

@@ -13,6 +13,7 @@ The recurrent state at the API boundary is a REAL tensor (B, P) = [Re x (P/2), I
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -94,6 +95,7 @@ class S5(nn.Module):
         self.d = nn.Parameter(torch.randn(d_model, dtype=dtype))
         u = torch.rand(self.n_modes, dtype=dtype)
         self.log_step = nn.Parameter(math.log(dt_min) + u * (math.log(dt_max) - math.log(dt_min)))
+        self._held: tuple | None = None  # discretize() held for a run of steps (see hold_discretization)
 
     def continuous_lambda(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(Re Lambda, Im Lambda), each (P/2,); the real part is kept <= -1e-4 when clip_eigs."""
@@ -163,7 +165,7 @@ class S5(nn.Module):
              reset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One recurrence step with real tensors only: u (B, H), state (B, P), reset (B,) -> (y (B, H), state)."""
         state = self._check(u, state, time_axis=False)
-        lbar_re, lbar_im, bbar_re, bbar_im = self.discretize()
+        lbar_re, lbar_im, bbar_re, bbar_im = self._held if self._held is not None else self.discretize()
         xr, xi = state[:, : self.n_modes], state[:, self.n_modes :]
         if reset is not None:
             keep = (~reset.bool()).to(u.dtype).unsqueeze(-1)
@@ -172,6 +174,23 @@ class S5(nn.Module):
         ni = lbar_re * xi + lbar_im * xr + u @ bbar_im.t()
         y = 2.0 * (nr @ self.c_re.t() - ni @ self.c_im.t()) + u * self.d
         return y, torch.cat([nr, ni], dim=-1)
+
+
+@contextlib.contextmanager
+def hold_discretization(module: nn.Module):
+    """Within the block, every S5 layer in module discretizes once and its step() reuses the result.
+
+    For a run of recurrent steps with unchanged parameters (an imagination rollout): the held tensors stay in the
+    autograd graph, so gradients to Lambda, B and the step size are the same as when each step discretizes.
+    """
+    layers = [m for m in module.modules() if isinstance(m, S5)]
+    for layer in layers:
+        layer._held = layer.discretize()
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer._held = None
 
 
 class RMSNorm(nn.Module):

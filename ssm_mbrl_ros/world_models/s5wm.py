@@ -12,7 +12,7 @@ import torch
 from .base import WorldModel, check_batch
 from .config import WorldModelConfig
 from .heads import mlp
-from .s5 import S5Stack
+from .s5 import S5Stack, hold_discretization
 
 
 def scan_with_states(stack: S5Stack, u: torch.Tensor, state: torch.Tensor,
@@ -61,6 +61,10 @@ class S5WorldModel(WorldModel):
         z = self.latent_sample(post, sample)
         carry = {"ssm": ssm, "h": h, "z": z}
         return carry, self.feat(carry), post, prior
+
+    def rollout_context(self):
+        """Discretize every S5 layer once for the whole rollout (s5.hold_discretization)."""
+        return hold_discretization(self.seq)
 
     def img_step(self, carry: dict, action: torch.Tensor, sample: bool = True) -> tuple[dict, torch.Tensor]:
         """One imagined step from the prior (see WorldModel.img_step)."""

@@ -86,3 +86,22 @@ def test_non_finite_numbers_are_refused_with_the_field_named():
     with pytest.raises(argparse.ArgumentTypeError, match="finite"):
         finite_float("nan")
     assert finite_float("2.5") == 2.5
+
+
+def test_from_dict_enforces_declared_ranges():
+    from dataclasses import dataclass
+
+    from ssm_mbrl_ros.core.config import doc
+
+    @dataclass
+    class Ranged:
+        rate_hz: float = doc("rate, Hz", default=10.0, range=(1.0, 100.0))
+        n: int = doc("count", default=2, range=(1, 5))
+
+    assert from_dict(Ranged, {"rate_hz": 1.0, "n": 5}, "r").rate_hz == 1.0  # bounds are inclusive
+    with pytest.raises(ConfigError, match=r"r.rate_hz: 0.5 is outside the allowed range \[1.0, 100.0\]"):
+        from_dict(Ranged, {"rate_hz": 0.5}, "r")
+    with pytest.raises(ConfigError, match="r.n: 6 is outside"):
+        from_dict(Ranged, {"n": 6}, "r")
+    with pytest.raises(ValueError, match="low <= high"):
+        doc("bad", range=(2, 1))

@@ -38,7 +38,7 @@ def test_observation_matches_the_simulator_and_ctbr_is_in_limits(tmp_path):
 
 def test_non_hover_policy_is_refused(tmp_path):
     _, path = exported("hover_partial", tmp_path)
-    with pytest.raises(ValueError, match="not the hover layout"):
+    with pytest.raises(ValueError, match="not the layout"):
         OnnxHoverController(path, [0, 0, 1.5])
 
 
@@ -62,3 +62,47 @@ def test_policy_runs_at_its_trained_rate_and_holds_the_command_between_steps(tmp
         outputs.append(ctrl(state, i * 0.01).copy())
     assert len(calls) == 25
     assert all(np.array_equal(outputs[4 * k], outputs[4 * k + j]) for k in range(25) for j in range(1, 4))
+
+
+def test_tracking_observation_matches_the_simulator_at_the_same_phase(tmp_path):
+    from ssm_mbrl_ros.link.onnx_controller import OnnxController, controller_for
+
+    env, path = exported("figure8", tmp_path)
+    env.reset(seed=3)
+    obs, *_ = env.step(torch.zeros(1, 4))  # 0.01 s into the episode
+    ctrl = controller_for(path, [0.0, 0.0, 0.0])
+    assert isinstance(ctrl, OnnxController) and ctrl.reference.trajectory.period_s == env.task.trajectory.period_s
+    ctrl.reference.phase_s, ctrl.reference.anchor_t_s = float(env.task.phase_s[0]), 0.0
+    ctrl.last_action[:] = env.last_action[0].numpy()
+    state = env.sim.state[0].double().numpy()
+    t_s = float(env.task.time_s[0])
+    np.testing.assert_allclose(ctrl.observation(state, t_s), obs[0].numpy(), atol=2e-5)
+    ctbr = ctrl(state, t_s)
+    assert ctbr.shape == (4,) and np.all(np.isfinite(ctbr))
+
+
+def test_tracking_phase_anchors_on_position_and_velocity():
+    """The phase found from a state on the reference is its own, also at the figure-8's crossing point where two
+    branches share the position and only the velocity tells them apart."""
+    from ssm_mbrl_ros.link.onnx_controller import TrajectoryReference
+    from ssm_mbrl_ros.sim.tasks.trajectories import Figure8Trajectory
+
+    traj = Figure8Trajectory((0.0, 0.0, 2.0), 3.0, 1.5, 2.0)
+    ref = TrajectoryReference(traj, 5, 0.1)
+    spacing = traj.period_s / 2000
+    for phase in (0.0, traj.period_s / 2, 0.3 * traj.period_s, 0.77 * traj.period_s):  # 0 and T/2: the crossing
+        pos, vel = (x.ravel() for x in traj.evaluate(np.array([phase]))[:2])
+        found = ref.anchor(pos, vel, t_s=5.0)
+        assert abs(found - phase) <= spacing, (phase, found)
+        assert ref.tau_s(5.5) == pytest.approx(found + 0.5)
+    # a point 0.1 m off the reference still anchors within 0.1 s of the phase (2 m/s peak speed)
+    pos, vel = (x.ravel() for x in traj.evaluate(np.array([1.0]))[:2])
+    assert abs(ref.anchor(pos + np.array([0.05, -0.05, 0.05]), vel, 0.0) - 1.0) < 0.1
+
+
+def test_only_known_tasks_are_flown(tmp_path):
+    from ssm_mbrl_ros.link.onnx_controller import controller_for
+
+    _, path = exported("hover_partial", tmp_path)
+    with pytest.raises(ValueError, match="hover_partial policy cannot be flown"):
+        controller_for(path, [0, 0, 1.5])

@@ -115,6 +115,9 @@ def test_wrong_parameters_fail_with_the_reason(models, tmp_path):
     r = subprocess.run([sys.executable, "-m", "ssm_mbrl_ros.ros.policy_node", "--ros-args", "-p", "model:=nosuch"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "model 'nosuch'" in r.stderr, r.stderr[-1000:]
+    r = subprocess.run([sys.executable, "-m", "ssm_mbrl_ros.ros.policy_node", "--ros-args", "-p", f"model:={models[0]}",
+                        "-p", "carrot_m:=0.0"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "policy parameters.carrot_m: outside the allowed range" in r.stderr, r.stderr[-1000:]
     r = subprocess.run([sys.executable, "-m", "ssm_mbrl_ros.cli", "launch", "fly_sim", "--set", "nobody.x=1"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "NODE.PARAM=VALUE" in r.stderr
@@ -141,3 +144,29 @@ def test_shipped_hover_model_hovers_through_the_graph():
     print("episodes through the graph:", eps)
     assert not any(e["terminated"] for e in eps), eps  # no crash, no leaving the box: every episode runs to the end
     assert np.median([e["final_pos_err_m"] for e in eps]) < 0.3, eps
+
+
+def test_shipped_figure8_model_tracks_through_the_graph():
+    """models/figure8.onnx flies the simulated drone's figure-8 over DDS in real time: the policy node rebuilds the
+    reference from the policy's task and anchors its phase to the drone at every episode start."""
+    from ssm_mbrl_ros.runtime.models import find_model
+
+    proc = subprocess.Popen([sys.executable, "-m", "ssm_mbrl_ros.cli", "launch", "fly_sim", "--set",
+                             f"policy.model={find_model('figure8')}", "--set", "state_bridge.task=figure8",
+                             "--set", "state_bridge.task_overrides=[episode_length_s=6.0]", "--duration", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rclpy.init()
+    probe = Probe()
+    try:
+        assert probe.spin_until(lambda: len(probe.episodes) >= 3, 240), f"episodes: {probe.episodes}"
+        assert probe.spin_until(lambda: probe.diag.get("task") == "figure8", 5), probe.diag
+        assert "reference_phase_s" in probe.diag, probe.diag
+    finally:
+        probe.destroy_node()
+        rclpy.try_shutdown()
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=30)[0]
+    eps = probe.episodes[:3]
+    print("figure-8 episodes through the graph:", eps)
+    assert not any(e["terminated"] for e in eps), (eps, out[-2000:])
+    assert sum(e["success"] for e in eps) >= 2, eps  # full episodes with position RMSE < 0.3 m

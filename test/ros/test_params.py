@@ -1,5 +1,5 @@
-"""Node parameters are declared statically typed from the config dataclass, read-only, with descriptions; a value
-of the wrong type refuses with the parameter's name."""
+"""Node parameters are declared statically typed from the config dataclass, read-only, with descriptions and ranges;
+a value of the wrong type or out of range refuses with the parameter's name."""
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,8 +15,8 @@ from ssm_mbrl_ros.ros.params import read_config  # noqa: E402
 
 @dataclass
 class _Cfg:
-    rate_hz: float = doc("loop rate, Hz", default=100.0)
-    count: int = doc("how many", default=3)
+    rate_hz: float = doc("loop rate, Hz", default=100.0, range=(1.0, 1000.0))
+    count: int = doc("how many", default=3, range=(1, 10))
     name: str = doc("a name", default="x")
     mode: Literal["a", "b"] = doc("a mode", default="a")
     on: bool = doc("a switch", default=False)
@@ -60,3 +60,43 @@ def test_a_wrong_type_names_the_parameter(ros, name, value):
             read_config(node, _Cfg)
     finally:
         node.destroy_node()
+
+
+def test_ranges_are_declared_and_enforced(ros):
+    node = _node()
+    try:
+        read_config(node, _Cfg)
+        fp = node.describe_parameter("rate_hz").floating_point_range[0]
+        ir = node.describe_parameter("count").integer_range[0]
+        assert (fp.from_value, fp.to_value, ir.from_value, ir.to_value) == (1.0, 1000.0, 1, 10)
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("name, value", [("rate_hz", 0.5), ("rate_hz", 5000.0), ("count", 0), ("count", 11)])
+def test_an_out_of_range_value_names_the_parameter_and_its_range(ros, name, value):
+    node = _node([(name, value)])
+    try:
+        with pytest.raises(ConfigError, match=f"typed_params_test parameters.{name}: outside the allowed range"):
+            read_config(node, _Cfg)
+    finally:
+        node.destroy_node()
+
+
+def test_shipped_node_parameters_declare_ranges():
+    """Every numeric period, rate and id of the shipped nodes has a range, and the defaults lie inside."""
+    import dataclasses
+
+    from ssm_mbrl_ros.core.config import field_range
+    from ssm_mbrl_ros.ros.fc_link_node import FcLinkConfig
+    from ssm_mbrl_ros.ros.policy_node import PolicyNodeConfig
+    from ssm_mbrl_ros.ros.sim_bridge_node import SimBridgeConfig
+
+    for cls, names in ((PolicyNodeConfig, ("odom_gap_reset_s", "carrot_m")),
+                       (SimBridgeConfig, ("rate_hz", "cmd_timeout_s")),
+                       (FcLinkConfig, ("rate_hz", "hover_throttle", "fc_system_id"))):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        defaults = cls()
+        for name in names:
+            low, high = field_range(fields[name])
+            assert low <= getattr(defaults, name) <= high, (cls.__name__, name)

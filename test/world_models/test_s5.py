@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ssm_mbrl_ros.world_models.s5 import (S5, S5Block, S5Stack, hippo_legs, hippo_n, hippo_n_eig,
-                                          init_s5_matrices, split_ssm_parameters)
+                                          hold_discretization, init_s5_matrices, split_ssm_parameters)
 from ssm_mbrl_ros.world_models.scan import linear_recurrence_loop, linear_scan
 
 F64 = torch.float64
@@ -262,3 +262,28 @@ def test_linear_scan_gradient_matches_autograd_of_loop():
     ar = torch.rand(1, 1, 3, generator=gen, dtype=F64).requires_grad_()
     br = torch.randn(2, 9, 3, generator=gen, dtype=F64).requires_grad_()
     assert torch.autograd.gradcheck(lambda a_, b_: linear_scan(a_, b_), (ar, br))
+
+
+def test_held_discretization_gives_the_same_steps_and_gradients():
+    """A rollout under hold_discretization (discretize once) equals per-step discretization, values and gradients."""
+    torch.manual_seed(0)
+    stack = S5Stack(2, 8, 4).double()
+    u = torch.randn(3, 6, 8, dtype=F64)
+    reset = torch.zeros(3, 6, dtype=torch.bool)
+
+    def run(hold):
+        stack.zero_grad(set_to_none=True)
+        if hold:
+            with hold_discretization(stack):
+                y, _ = _step_loop(stack, u, None, reset)
+        else:
+            y, _ = _step_loop(stack, u, None, reset)
+        y.square().sum().backward()
+        return y.detach(), {n: p.grad.clone() for n, p in stack.named_parameters()}
+
+    y_ref, g_ref = run(False)
+    y_held, g_held = run(True)
+    torch.testing.assert_close(y_held, y_ref)
+    for name in g_ref:
+        torch.testing.assert_close(g_held[name], g_ref[name], msg=name)
+    assert all(layer.ssm._held is None for layer in stack.layers)  # released after the block

@@ -85,6 +85,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--executor", choices=["events", "single"], default="events",
                    help="rclpy executor of the policy node and the bench node: events (C++ EventsExecutor) or single "
                         "(SingleThreadedExecutor, the wait-set executor)")
+    r.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+                   help="SCHED_FIFO priority 1-99 for the policy node and the bench node (needs CAP_SYS_NICE; "
+                        "0 = the default scheduler)")
     r.set_defaults(run=run_ros)
     return p
 
@@ -95,12 +98,15 @@ def run_ros(args) -> int:
 
     if args.rate <= 0 or args.duration <= 0:
         raise ConfigError("bench ros: --rate and --duration must be > 0")
+    if not 0 <= args.realtime_priority <= 99:
+        raise ConfigError(f"bench ros: --realtime-priority must be in 0..99, got {args.realtime_priority}")
     try:
         from ssm_mbrl_ros.ros.bench_latency import bench_ros
     except ImportError as exc:
         raise ConfigError(f"bench ros needs rclpy and the message packages (make venv-ros): {exc}") from exc
     try:
-        result = bench_ros(args.policy, rate_hz=args.rate, duration_s=args.duration, executor=args.executor)
+        result = bench_ros(args.policy, rate_hz=args.rate, duration_s=args.duration, executor=args.executor,
+                           realtime_priority=args.realtime_priority)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from exc
     lat = result["latency_ms"]

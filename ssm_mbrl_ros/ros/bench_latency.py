@@ -25,6 +25,7 @@ from rclpy.qos import qos_profile_sensor_data
 
 from ssm_mbrl_ros.ros.conversions import state17_to_odom
 from ssm_mbrl_ros.ros.params import make_executor
+from ssm_mbrl_ros.ros.realtime import set_fifo_priority
 
 
 class _Bench(Node):
@@ -60,10 +61,11 @@ class _Bench(Node):
 
 
 def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warmup_s: float = 3.0,
-              seed: int = 0, executor: str = "events") -> dict:
+              seed: int = 0, executor: str = "events", realtime_priority: int = 0) -> dict:
     """Run the benchmark; returns {"latency_ms": {...}, "missed_cycles": n, ...}.
 
-    executor: events | single, used by both the policy node and the bench node (ros.params.make_executor).
+    executor: events | single, used by both the policy node and the bench node (ros.params.make_executor);
+    realtime_priority: SCHED_FIFO priority of both processes (0 = the default scheduler; ros/realtime.py).
     """
     from ssm_mbrl_ros.runtime.models import find_model
 
@@ -76,12 +78,14 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
     odom, cmd = "bench/odom", "bench/cmd_ctbr"
     proc = subprocess.Popen([sys.executable, "-m", "ssm_mbrl_ros.ros.policy_node", "--ros-args",
                              "-r", "__node:=policy_bench", "-p", f"model:={model_path}", "-p", f"odom_topic:={odom}",
-                             "-p", f"cmd_topic:={cmd}", "-p", "odom_gap_reset_s:=10.0"],
+                             "-p", f"cmd_topic:={cmd}", "-p", "odom_gap_reset_s:=10.0",
+                             "-p", f"realtime_priority:={int(realtime_priority)}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
     node = _Bench(rate_hz, odom, cmd, seed)
     ex = make_executor(executor, from_env=False)  # the bench side runs exactly the executor asked for
     ex.add_node(node)
+    scheduling = set_fifo_priority(realtime_priority) if realtime_priority else "default scheduler"
     gc.collect()
     gc.freeze()
     period = 1.0 / rate_hz
@@ -133,5 +137,6 @@ def bench_ros(model: str, rate_hz: float = 250.0, duration_s: float = 60.0, warm
                            "max": float(lat.max()) if lat.size else None,
                            "mean": float(lat.mean()) if lat.size else None},
             "missed_cycles": missed, "cycles": cycles, "answered": int(lat.size), "publisher_overruns": overruns,
-            "executor": executor, "rate_hz": rate_hz, "duration_s": duration_s, "model": model_path,
+            "executor": executor, "realtime_priority": realtime_priority, "bench_scheduling": scheduling,
+            "rate_hz": rate_hz, "duration_s": duration_s, "model": model_path,
             "rmw": os.environ.get("RMW_IMPLEMENTATION", "default"), "machine": platform.processor() or platform.machine()}

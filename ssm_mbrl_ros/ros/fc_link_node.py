@@ -37,6 +37,7 @@ from ssm_mbrl_ros.link.fc_clock import FcTimeSync
 from ssm_mbrl_ros.link.offboard_session import OffboardSession
 from ssm_mbrl_ros.ros.conversions import frame_ids, resolve_frame_prefix, state17_to_odom, twist_to_ctbr
 from ssm_mbrl_ros.ros.params import read_config, run_node
+from ssm_mbrl_ros.ros.realtime import set_fifo_priority
 
 NAN4 = np.full(4, np.nan)
 
@@ -74,6 +75,8 @@ class FcLinkConfig:
                                  "a 10 x 10 x 6 m geofence", default="")
     supervisor_overrides: list = doc("supervisor overrides KEY=VALUE, e.g. [max_command_age_s=0.1]",
                                      default_factory=list)
+    realtime_priority: int = doc("SCHED_FIFO priority 1-99 for every thread of the node (ros/realtime.py; needs "
+                                 "CAP_SYS_NICE, else a warning); 0 = the default scheduler", default=0, range=(0, 99))
     signing_key_hex: str = doc("MAVLink 2 signing key, 64 hex digits (or $MAVLINK_SIGNING_KEY); with a key, "
                                "unsigned or wrongly signed messages are rejected and counted; empty = unsigned",
                                default="")
@@ -158,6 +161,8 @@ class FcLinkNode(Node):
         self.create_timer(1.0, self.publish_diagnostics)
         self.get_logger().info(f"{cfg.backend} link ({cfg.url if cfg.backend == 'mavlink' else '/fmu'}), "
                                f"{'lockstep' if cfg.lockstep else f'{cfg.rate_hz:g} Hz'}, auto_arm {cfg.auto_arm}")
+        if cfg.realtime_priority:  # after the link and subscriptions exist: their threads get it too
+            self.get_logger().info(set_fifo_priority(cfg.realtime_priority))
 
     # ---- backends ----
     def _mavlink(self, tmap):

@@ -33,6 +33,7 @@ from ssm_mbrl_ros.link.onnx_controller import OnnxController, OnnxHoverControlle
 from ssm_mbrl_ros.runtime.models import find_model
 from ssm_mbrl_ros.ros.conversions import ctbr_to_twist, frame_ids, odom_to_state17, resolve_frame_prefix
 from ssm_mbrl_ros.ros.params import read_config, run_node
+from ssm_mbrl_ros.ros.realtime import current_policy, set_fifo_priority
 
 
 @dataclass
@@ -57,6 +58,9 @@ class PolicyNodeConfig:
                           default=1.0)
     frame_prefix: str = doc("prefix of the cmd_ctbr frame id (base_link): 'auto' = the node's namespace, '' = none",
                             default="auto")
+    realtime_priority: int = doc("SCHED_FIFO priority 1-99 for every thread of the node, so other processes cannot "
+                                 "delay the control loop (needs CAP_SYS_NICE; without it the node warns and runs "
+                                 "normally); 0 = the default scheduler", default=0, range=(0, 99))
 
     def validate(self, source: str = "policy") -> None:
         """setpoint_m has 3 numbers, times and distances are positive."""
@@ -100,6 +104,8 @@ class PolicyNode(Node):
         self.create_subscription(String, self.cfg.model_topic, self.on_model, 10)
         self.create_timer(1.0, self.publish_diagnostics)
         self.get_logger().info(f"policy {self.model_path} on {self.cfg.odom_topic} -> {self.cfg.cmd_topic}")
+        if self.cfg.realtime_priority:  # after the subscriptions: the DDS threads exist and get it too
+            self.get_logger().info(set_fifo_priority(self.cfg.realtime_priority))
 
     def on_odom(self, msg: Odometry) -> None:
         """The hot path: state -> observation -> ONNX step -> CTBR, answering with the odometry's stamp."""
@@ -160,7 +166,7 @@ class PolicyNode(Node):
                   "rejected_models": str(self.rejected), "resets": str(self.resets),
                   "step_ms_p50": f"{np.median(t):.3f}" if t.size else "nan",
                   "step_ms_max": f"{t.max():.3f}" if t.size else "nan",
-                  "surprise": f"{ctrl.last_surprise}"}
+                  "surprise": f"{ctrl.last_surprise}", "scheduler": current_policy()}
         if phase is not None:
             values["reference_phase_s"] = f"{phase:.3f}"
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="ssm_mbrl_ros/policy", message="running",

@@ -142,12 +142,12 @@ def test_physical_mapping_clamps(small, monkeypatch):
     pol = OnnxPolicy(path)
     pol.reset(1)
     # Make the "network" output out-of-range values: patch the bound output buffer after the run.
-    real_run = pol.session.run_with_iobinding
+    real_run = pol._run_session.run_with_iobinding
 
     def fake_run(binding):
         real_run(binding)
         pol._action[0] = [3.0, -7.0, 0.5, 1.0]
-    monkeypatch.setattr(pol.session, "run_with_iobinding", fake_run)
+    monkeypatch.setattr(pol._run_session, "run_with_iobinding", fake_run)
     act, ctbr, _ = pol.step(np.zeros(10, np.float32))
     assert act.shape == (4,) and ctbr.shape == (4,)
     np.testing.assert_allclose(ctbr, [20.0, -8.0, 4.0, 3.0], atol=1e-5)

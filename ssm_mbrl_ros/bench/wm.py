@@ -130,7 +130,8 @@ def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev
 
 def _update_split(learner, fn, repeats: int) -> dict[str, float]:
     """Median time (ms) of each part of a trainer update (world_model, imagine, actor, critic) over `repeats` calls;
-    "actor" includes the backward pass through the imagined rollout when the actor learns from model gradients."""
+    "actor" includes the backward pass through the imagined rollout when the actor learns from model gradients;
+    "optimizer_steps" is the three Adam steps, already counted inside world_model, actor and critic."""
     learner.part_ms = {}
     rows = []
     for _ in range(repeats):

@@ -124,7 +124,8 @@ class Learner(nn.Module):
         if self.sync:
             average_gradients(params)
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
-        opt.step()
+        with self._part("optimizer_steps"):  # Adam itself; also counted inside the part that called _step
+            opt.step()
         return float(norm)
 
     def _critic_priv(self, feat: torch.Tensor) -> torch.Tensor | None:

@@ -16,3 +16,7 @@ def test_bench_wm_tiny_reports_both_models():
         assert 0 < mem["8"] < mem["32"]  # activations grow with sequence length
     assert abs(out["speedup"]["32"] - out["rssm_ms"]["32"] / out["s5_ms"]["32"]) < 1e-9
     assert out["params"]["s5"] > 0 and out["params"]["rssm"] > 0 and out["batch"] == 2
+    split = out["full_update_split_ms"]["s5"]["32"]
+    assert set(split) == {"world_model", "imagine", "actor", "critic", "optimizer_steps"}
+    assert 0 < split["optimizer_steps"] < split["world_model"] + split["actor"] + split["critic"]
+    assert out["torch"] and out["device"] == "cpu" and out["config"]["deter"] == wm_preset("tiny").deter

@@ -151,12 +151,14 @@ class OnnxPolicy:
             self._surprise = np.zeros((B,), np.float32)
             # batch 1 (flight) gets a graph with its batch axis fixed; other sizes share the dynamic one
             self._run_session = self._session(1) if B == 1 else self.session
+            self._single_views = (self._action[0], self._ctbr[0], self._surprise[0:1].reshape(()))  # (D,) obs
             # Ping-pong: binding k reads states[k] and writes states[1 - k].
             self._bindings = [self._bind(self._states[0], self._states[1]), self._bind(self._states[1], self._states[0])]
         self._cur = 0
         self._states[0].fill(0.0)
         self._states[1].fill(0.0)
         self._first.fill(1)
+        self._first_pending = True  # is_first goes back to 0 after the next step
 
     def reset_where(self, mask):
         """Zero the state of rows where mask (B,) is true and mark them is_first (vector-env episode ends)."""
@@ -165,6 +167,7 @@ class OnnxPolicy:
             raise ValueError(f"reset mask must be ({self._batch},), got {np.asarray(mask).shape}")
         self._states[self._cur][m] = 0.0
         self._first[m] = 1
+        self._first_pending = True
 
     def set_prev_action(self, action) -> bool:
         """Make the next step read `action` (B, 4) normalised as the previous action, e.g. the action actually
@@ -191,24 +194,22 @@ class OnnxPolicy:
         A (D,) obs returns (4,), (4,), scalar-shaped (,) arrays. copy=False returns views into internal
         buffers, valid until the next step (no allocation at all).
         """
-        single = np.ndim(obs) == 1
         obs = np.asarray(obs)
-        if single:
-            obs = obs[None]
-        if obs.shape != self._obs.shape:
+        single = obs.ndim == 1
+        if (obs.shape[-1:] if single else obs.shape) != self._obs.shape[single:] or (single and self._batch != 1):
             raise ValueError(f"obs must be ({self._batch}, {self.obs_dim}) (call reset(batch_size) to change B), "
                              f"got {obs.shape}")
-        np.copyto(self._obs, obs, casting="same_kind")
+        np.copyto(self._obs[0] if single else self._obs, obs, casting="same_kind")
         self._run_session.run_with_iobinding(self._bindings[self._cur])
         self._cur ^= 1
-        self._first.fill(0)
-        a = self._action
-        np.clip(a, -1.0, 1.0, out=self._ctbr)
-        np.multiply(self._ctbr, self._scale, out=self._ctbr)
-        np.add(self._ctbr, self._offset, out=self._ctbr)
-        out = (a, self._ctbr, self._surprise)
-        if single:
-            out = (a[0], self._ctbr[0], self._surprise[0:1].reshape(()))
+        if self._first_pending:
+            self._first.fill(0)
+            self._first_pending = False
+        ctbr = self._ctbr
+        np.clip(self._action, -1.0, 1.0, out=ctbr)
+        np.multiply(ctbr, self._scale, out=ctbr)
+        np.add(ctbr, self._offset, out=ctbr)
+        out = self._single_views if single else (self._action, ctbr, self._surprise)
         if copy:
             out = tuple(x.copy() for x in out)
         return out

@@ -148,7 +148,7 @@ def test_real_time_mode_hovers_and_holds_when_the_controller_stops():
 @pytest.mark.parametrize("params,reason", [
     (["backend:=bogus"], "backend: expected mavlink or px4_msgs"),
     (["url:=tcp:1.2.3.4:5"], "fc_link parameters.url"),
-    (["rate_hz:=-5.0"], "rate_hz: must be > 0"),
+    (["rate_hz:=-5.0"], "fc_link parameters.rate_hz: outside the allowed range [1.0, 1000.0]"),
     (["backend:=px4_msgs"], "px4_msgs is not importable"),
     (["backend:=px4_msgs", "lockstep:=true"], "lockstep: only with backend mavlink"),
     (["supervisor_overrides:=['max_tilt_deg=500']"], "max_tilt_deg"),

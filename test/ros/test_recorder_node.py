@@ -105,7 +105,7 @@ def test_recorder_writes_each_live_episode_as_a_chunk_the_reader_reads_back(tmp_
 
 
 @pytest.mark.parametrize("params,reason", [
-    ({"chunk_every_s": 0.0}, "recorder parameters.chunk_every_s: must be > 0"),
+    ({"chunk_every_s": 0.0}, "recorder parameters.chunk_every_s: outside the allowed range [0.1, 3600.0]"),
     ({"task": "hoover"}, "unknown task 'hoover'"),
     ({"odom_topic": "''"}, "recorder parameters.odom_topic: a topic name is required"),
 ])

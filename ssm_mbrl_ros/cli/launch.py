@@ -88,6 +88,7 @@ def run(args) -> int:
     from ssm_mbrl_ros.core.config import ConfigError
     from ssm_mbrl_ros.ros.graph import default_params_file, get_graph, resolve_graph
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a process manager's stop stops the nodes too
     graph = get_graph(args.graph)
     params = args.params_file or str(default_params_file(graph))
     if not Path(params).is_file():

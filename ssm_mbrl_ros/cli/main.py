@@ -54,8 +54,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args, prog: str) -> int:
     """Run a parsed subcommand; config errors print `PROG: error: ...` and exit 2, Ctrl-C exits 130."""
+    import signal
+    import threading
+
     from ssm_mbrl_ros.core.config import ConfigError
 
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C works even where SIGINT arrives ignored: a background job of a non-interactive shell inherits SIG_IGN,
+        # and Python then installs no KeyboardInterrupt handler (a launched graph could not be stopped)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.run(args) or 0)
     except ConfigError as exc:

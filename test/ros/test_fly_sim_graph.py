@@ -170,3 +170,30 @@ def test_shipped_figure8_model_tracks_through_the_graph():
     print("figure-8 episodes through the graph:", eps)
     assert not any(e["terminated"] for e in eps), (eps, out[-2000:])
     assert sum(e["success"] for e in eps) >= 2, eps  # full episodes with position RMSE < 0.3 m
+
+
+def test_launcher_stops_on_sigint_even_when_started_with_sigint_ignored(models):
+    """A background job of a non-interactive shell inherits SIGINT ignored; Ctrl-C (SIGINT) must still stop the
+    graph and every node, with exit code 130."""
+    proc = subprocess.Popen([sys.executable, "-m", "ssm_mbrl_ros.cli", "launch", "fly_sim", "--set",
+                             f"policy.model={models[0]}", "--set", "state_bridge.compile=false", "--duration", "300"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = []
+        for line in proc.stdout:  # wait until both nodes run
+            lines.append(line)
+            if "simulated hover" in line or len(lines) > 200:
+                break
+        pids = [int(x.split("pid ")[1].rstrip(")\n")) for x in lines if x.startswith("started ")]
+        assert len(pids) == 2, lines
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130
+    for pid in pids:  # the nodes are gone too
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -123,15 +123,21 @@ class PeerGuard:
         return data
 
 
+def check_link_host(url: str, allow_remote: bool = False) -> str | None:
+    """The UDP host of a link url (None for serial), after refusing a non-loopback one unless allow_remote."""
+    host = udp_host(url)
+    if host is not None and not is_loopback(host) and not allow_remote:
+        raise ConfigError(f"link url {url!r}: {host} is not a loopback address; talking over a network is an explicit "
+                          "choice (--allow-remote / allow_remote: true), and it should be signed (a signing key)")
+    return host
+
+
 def open_connection(url: str, source_system: int, source_component: int, signing_key: bytes | None = None,
                     allow_remote: bool = False):
     """Open a pymavlink connection (MAVLink 2, common dialect): loopback unless allow_remote, peer-locked (UDP),
     optionally signed (32-byte key: unsigned or wrongly signed messages are rejected and counted)."""
     device, baud = parse_url(url)
-    host = udp_host(url)
-    if host is not None and not is_loopback(host) and not allow_remote:
-        raise ConfigError(f"link url {url!r}: {host} is not a loopback address; talking over a network is an explicit "
-                          "choice (--allow-remote / allow_remote: true), and it should be signed (a signing key)")
+    host = check_link_host(url, allow_remote)
     if signing_key is not None and len(signing_key) != 32:
         raise ConfigError(f"signing key must be 32 bytes (64 hex digits), got {len(signing_key)} bytes")
     kw = dict(baud=baud) if baud else {}

@@ -93,8 +93,8 @@ class TrajectoryReference:
 class OnnxController:
     """An exported policy flying a task block (HoverReference or TrajectoryReference); callable(state17, t_s) -> ctbr."""
 
-    def __init__(self, onnx_path, reference):
-        self.policy = OnnxPolicy(onnx_path)
+    def __init__(self, onnx_path, reference, sidecar: dict | None = None):
+        self.policy = OnnxPolicy(onnx_path, sidecar=sidecar)
         names = [f.name for f in self.policy.obs_layout.fields]
         if names != list(reference.fields):
             raise ValueError(f"{onnx_path}: observation fields {names} are not the layout {list(reference.fields)} "
@@ -139,8 +139,8 @@ class OnnxController:
 class OnnxHoverController(OnnxController):
     """Hold target_pos_m (ENU) with an exported hover policy."""
 
-    def __init__(self, onnx_path, target_pos_m, carrot_m: float = 1.0):
-        super().__init__(onnx_path, HoverReference(target_pos_m, carrot_m))
+    def __init__(self, onnx_path, target_pos_m, carrot_m: float = 1.0, sidecar: dict | None = None):
+        super().__init__(onnx_path, HoverReference(target_pos_m, carrot_m), sidecar)
 
     @property
     def target(self) -> np.ndarray:
@@ -170,8 +170,8 @@ def controller_for(onnx_path, target_pos_m, carrot_m: float = 1.0) -> OnnxContro
     sidecar = load_sidecar(onnx_path)
     task = str(sidecar.get("task", ""))
     if task == "hover":
-        return OnnxHoverController(onnx_path, target_pos_m, carrot_m)
+        return OnnxHoverController(onnx_path, target_pos_m, carrot_m, sidecar)
     if task in TRACKING_TASKS:
-        return OnnxController(onnx_path, tracking_reference(sidecar))
+        return OnnxController(onnx_path, tracking_reference(sidecar), sidecar)
     raise ValueError(f"{onnx_path}: a {task or 'task-less'} policy cannot be flown here: the flight side builds the "
                      f"observations of hover and of {'/'.join(TRACKING_TASKS)} tracking (full observation) only")

@@ -25,7 +25,7 @@ from geometry_msgs.msg import PointStamped, TwistStamped
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from std_msgs.msg import Float32MultiArray, String
 
-from ssm_mbrl_ros.core.config import ConfigError, doc
+from ssm_mbrl_ros.core.config import doc
 from ssm_mbrl_ros.ros.conversions import twist_to_ctbr
 from ssm_mbrl_ros.ros.params import read_config
 from ssm_mbrl_ros.ros.viz import path_msg, task_markers
@@ -52,13 +52,6 @@ class SimBridgeConfig:
                                default=0.1)
     cmd_topic: str = doc("CTBR command input topic", default="cmd_ctbr")
     setpoint_topic: str = doc("setpoint output topic", default="setpoint")
-
-    def validate(self, source: str = "state_bridge") -> None:
-        """Positive timeout."""
-        if not self.cmd_timeout_s > 0:
-            raise ConfigError(f"{source}.cmd_timeout_s: must be > 0, got {self.cmd_timeout_s}")
-        if not self.rate_hz > 0:
-            raise ConfigError(f"{source}.rate_hz: must be > 0, got {self.rate_hz}")
 
 
 class SimSource:

@@ -79,8 +79,7 @@ class OnnxPolicy:
         self._scale, self._offset = scale.astype(np.float32), offset.astype(np.float32)
         self.threads = threads
         self._sessions: dict[int | None, ort.InferenceSession] = {}
-        self.session = self._session(None)  # the dynamic-batch graph: checked against the contract here
-        self._check_graph()
+        self._check_graph(self._session(1))  # batch 1 (flight) first; other batch sizes load the dynamic graph
         layout = sidecar.get("state_layout")
         # state = [world-model carry, previous action (4)] (export/policy_graph.py) when the sidecar says so
         self._prev_action_slot = (slice(self.state_size - ACTION_DIM, self.state_size)
@@ -98,10 +97,10 @@ class OnnxPolicy:
                 raise PolicyLoadError(f"{self.path}: onnxruntime cannot load the model: {e}") from e
         return self._sessions[batch]
 
-    def _check_graph(self):
+    def _check_graph(self, session: ort.InferenceSession):
         """Input/output names, element types and static shapes must match the contract and the sidecar."""
-        ins = {i.name: i for i in self.session.get_inputs()}
-        outs = {o.name: o for o in self.session.get_outputs()}
+        ins = {i.name: i for i in session.get_inputs()}
+        outs = {o.name: o for o in session.get_outputs()}
         if set(ins) != set(INPUTS):
             raise PolicyLoadError(f"{self.path}: graph inputs {sorted(ins)} != expected {sorted(INPUTS)}")
         if not set(OUTPUTS) <= set(outs):
@@ -150,7 +149,7 @@ class OnnxPolicy:
             self._ctbr = np.zeros((B, ACTION_DIM), np.float32)
             self._surprise = np.zeros((B,), np.float32)
             # batch 1 (flight) gets a graph with its batch axis fixed; other sizes share the dynamic one
-            self._run_session = self._session(1) if B == 1 else self.session
+            self._run_session = self._session(1 if B == 1 else None)
             self._single_views = (self._action[0], self._ctbr[0], self._surprise[0:1].reshape(()))  # (D,) obs
             # Ping-pong: binding k reads states[k] and writes states[1 - k].
             self._bindings = [self._bind(self._states[0], self._states[1]), self._bind(self._states[1], self._states[0])]

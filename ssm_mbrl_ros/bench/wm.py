@@ -85,14 +85,18 @@ def _time_interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str
     return {k: min(v) for k, v in times.items()}
 
 
-def _closures(model: WorldModel, batch: dict, horizon: int, device) -> tuple:
-    """(update, observe, imagine) callables: an Adam world-model step; forward + backward of observe only
-    (encoder, posterior, sequence model, prior: the part S5 parallelises); a no-grad rollout."""
+def _closures(model: WorldModel, batch: dict, horizon: int, device, compile_mode: str = "off") -> tuple:
+    """(update, observe, imagine) callables: an Adam world-model step (its loss compiled as the trainer compiles it
+    when compile_mode is not 'off'); forward + backward of observe only (encoder, posterior, sequence model, prior:
+    the part S5 parallelises); a no-grad rollout."""
+    from ssm_mbrl_ros.train.learner import compiled
+
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     actor = nn.Linear(model.feat_dim, model.action_dim).to(device)
+    loss_terms = compiled(model.loss_terms, compile_mode)
 
     def update():
-        loss, _, _, _ = model.loss(batch)
+        loss, _, _, _ = loss_terms(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -112,8 +116,10 @@ def _closures(model: WorldModel, batch: dict, horizon: int, device) -> tuple:
     return update, observe, imagine
 
 
-def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev, seed: int):
-    """A closure running one trainer update (world model + actor-critic in imagination from 512 starts)."""
+def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev, seed: int,
+                 compile_mode: str = "off"):
+    """A closure running one trainer update (world model + actor-critic in imagination from 512 starts), compiled
+    as `ssm-mbrl train --set compile=MODE` compiles it."""
     from ssm_mbrl_ros.core.config import to_dict
     from ssm_mbrl_ros.train.config import TrainConfig
     from ssm_mbrl_ros.train.learner import Learner
@@ -121,7 +127,7 @@ def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev
     torch.manual_seed(seed)
     wm = {k: v for k, v in to_dict(cfg).items() if k != "kind"}
     tc = TrainConfig(wm=kind, preset="default", world_model=wm, horizon=horizon, actor_warmup_updates=0,
-                     device=str(dev))
+                     device=str(dev), compile=compile_mode)
     learner = Learner(tc, data["obs"].shape[-1], data["privileged"].shape[-1], dev)
     batch = {k: v.cpu().numpy() for k, v in data.items() if k in ("obs", "action", "reward", "cont", "is_first",
                                                                   "privileged")}
@@ -141,10 +147,39 @@ def _update_split(learner, fn, repeats: int) -> dict[str, float]:
     return {k: sorted(r[k] for r in rows)[len(rows) // 2] for k in rows[0]}
 
 
+def _time_compiled(out: dict, cfg: WorldModelConfig, data: dict, horizon: int, dev, seed: int, mode: str,
+                   repeats: int, T: int) -> None:
+    """Add the compiled world-model update and full trainer update of both models at length T to out."""
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    kinds, t = ("s5", "rssm"), str(T)
+    updates, fulls = {}, {}
+    for kind in kinds:
+        torch.manual_seed(seed)
+        model = make_world_model(replace(cfg, kind=kind), data["obs"].shape[-1], 4, data["privileged"].shape[-1])
+        updates[kind] = _closures(model.to(dev), data, horizon, dev, mode)[0]
+        fulls[kind] = _full_update(cfg, kind, data, horizon, dev, seed, mode)
+        for name, fn in (("wm_update", updates[kind]), ("full_update", fulls[kind][0])):
+            t0 = time.perf_counter()
+            fn()  # compiles
+            sync()
+            out.setdefault("compile_s", {}).setdefault(name, {}).setdefault(kind, {})[t] = time.perf_counter() - t0
+    for kind, ms in _time_interleaved(updates, repeats, dev).items():
+        out.setdefault(f"{kind}_compiled_ms", {})[t] = ms
+    out.setdefault("speedup_compiled", {})[t] = out["rssm_compiled_ms"][t] / out["s5_compiled_ms"][t]
+    for kind, ms in _time_interleaved({k: f for k, (f, _) in fulls.items()}, repeats, dev).items():
+        out.setdefault("full_update_compiled_ms", {}).setdefault(kind, {})[t] = ms
+    for kind, (fn, learner) in fulls.items():
+        out.setdefault("full_update_compiled_split_ms", {}).setdefault(kind, {})[t] = _update_split(learner, fn, repeats)
+    out.setdefault("full_update_compiled_speedup", {})[t] = (out["full_update_compiled_ms"]["rssm"][t]
+                                                             / out["full_update_compiled_ms"]["s5"][t])
+
+
 def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = None, horizon: int = 15,
              repeats: int = 5, device: str = "cpu", obs_dim: int = HOVER_OBS_DIM, priv_dim: int = PRIV_DIM,
-             seed: int = 0) -> dict:
-    """Time one world-model update and imagination for S5WM and RSSM at equal sizes; JSON-ready dict."""
+             seed: int = 0, compile_mode: str = "off") -> dict:
+    """Time one world-model update and imagination for S5WM and RSSM at equal sizes; JSON-ready dict. With
+    compile_mode (a TrainConfig.compile mode other than 'off') the world-model update and the full trainer update are
+    also timed compiled (keys *_compiled*; compile_s: the first call of each, compilation included)."""
     cfg = cfg or wm_preset("small")
     dev = torch.device(device)
     kinds = ("s5", "rssm")
@@ -170,6 +205,8 @@ def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = 
             out.setdefault("full_update_split_ms", {}).setdefault(kind, {})[str(T)] = _update_split(learner, fn, repeats)
         out.setdefault("full_update_speedup", {})[str(T)] = (out["full_update_ms"]["rssm"][str(T)]
                                                              / out["full_update_ms"]["s5"][str(T)])
+        if compile_mode != "off":
+            _time_compiled(out, cfg, data, horizon, dev, seed, compile_mode, repeats, T)
         out["speedup"][str(T)] = out["rssm_ms"][str(T)] / out["s5_ms"][str(T)]
         out["observe_speedup"][str(T)] = out["observe_ms"]["rssm"][str(T)] / out["observe_ms"]["s5"][str(T)]
         del updates, observes, imagines
@@ -181,7 +218,7 @@ def bench_wm(batch: int = 16, lengths=(64, 256), cfg: WorldModelConfig | None = 
         "memory": ("cuda max_memory_allocated growth during one update" if dev.type == "cuda"
                    else "tensors saved for backward in one update (distinct storages)"),
         "config": {k: v for k, v in asdict(cfg).items() if k != "kind"}, "params": params,
-        "obs_dim": obs_dim, "priv_dim": priv_dim, "device": device, "dtype": str(torch.get_default_dtype()),
+        "compile_mode": compile_mode, "obs_dim": obs_dim, "priv_dim": priv_dim, "device": device, "dtype": str(torch.get_default_dtype()),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
     })

@@ -53,6 +53,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     w.add_argument("--lengths", default="64,256", help="comma-separated sequence lengths T")
     w.add_argument("--repeats", type=int, default=5, help="timed repeats per case (fastest reported)")
     w.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
+    w.add_argument("--compile", default="off", metavar="MODE",
+                   help="also time the world-model update and the full trainer update under torch.compile in this "
+                        "mode (default, reduce-overhead: CUDA graphs on a GPU, max-autotune), as `ssm-mbrl train "
+                        "--set compile=MODE` runs them; off: eager only")
     w.set_defaults(run=run_wm)
     pol = _bench(bsub, "policy", "ONNX policy step latency at batch 1 (one thread) and throughput at a large batch",
                  "Load an exported policy (.onnx + sidecar JSON) through the torch-free runtime and time "
@@ -151,11 +155,21 @@ def run_wm(args) -> int:
         lengths = tuple(int(x) for x in args.lengths.split(",") if x.strip())
     except ValueError as exc:
         raise ConfigError(f"--lengths: expected comma-separated integers, got {args.lengths!r}") from exc
+    from ssm_mbrl_ros.train.config import COMPILE_MODES
+
+    if args.compile not in COMPILE_MODES:
+        raise ConfigError(f"--compile: must be one of {list(COMPILE_MODES)}, got {args.compile!r}")
     result = bench_wm(batch=args.batch, lengths=lengths, cfg=wm_preset(args.preset), repeats=args.repeats,
-                      device=resolve_device(args.device))
+                      device=resolve_device(args.device), compile_mode=args.compile)
     for t in map(str, lengths):
-        print(f"T={t:>4}  s5 {result['s5_ms'][t]:8.1f} ms   rssm {result['rssm_ms'][t]:8.1f} ms   "
-              f"speedup {result['speedup'][t]:.2f}x")
+        print(f"T={t:>4}  world-model update: s5 {result['s5_ms'][t]:8.1f} ms   rssm {result['rssm_ms'][t]:8.1f} ms   "
+              f"speedup {result['speedup'][t]:.2f}x;  full update: s5 {result['full_update_ms']['s5'][t]:8.1f} ms   "
+              f"rssm {result['full_update_ms']['rssm'][t]:8.1f} ms   speedup {result['full_update_speedup'][t]:.2f}x")
+        if args.compile != "off":
+            full = result["full_update_compiled_ms"]
+            print(f"T={t:>4}  compiled ({args.compile}): world-model update s5 {result['s5_compiled_ms'][t]:8.1f} ms  "
+                  f"rssm {result['rssm_compiled_ms'][t]:8.1f} ms;  full update s5 {full['s5'][t]:8.1f} ms  "
+                  f"rssm {full['rssm'][t]:8.1f} ms   speedup {result['full_update_compiled_speedup'][t]:.2f}x")
     return _report(result, args.json_path)
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from ssm_mbrl_ros.core.config import ConfigError, doc, require_positive
 
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")  # torch.compile modes of the trainer update
+
 
 @dataclass
 class TrainConfig:
@@ -21,6 +23,9 @@ class TrainConfig:
     world_model: dict = doc("world-model config overrides on top of the preset (WorldModelConfig fields)",
                             default_factory=dict)
     task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)
+    collect_overrides: list = doc("task config overrides for the training drones only, after task_overrides (a "
+                                  "curriculum such as near_start_fraction=0.5); evaluation, probes and the exported "
+                                  "policy's task use task_overrides alone", default_factory=list)
     privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
                            "model; used in training only, never by the exported policy", default=True)
     critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "
@@ -110,6 +115,9 @@ class TrainConfig:
     target_success: float = doc("stop early once an evaluation reaches this success rate (0 = never)",
                                 default=0.0)
     log_every_updates: int = doc("updates between scalar logs", default=20)
+    compile: str = doc("torch.compile the world-model loss and the imagination rollout (static shapes): off, default "
+                       "(inductor kernels), reduce-overhead (also CUDA graphs: for a GPU) or max-autotune; the first "
+                       "updates pay the compilation (a minute or more)", default="off")
     threads: int = doc("torch intra-op threads (0 = torch's default)", default=0)
 
     def validate(self, source: str = "train") -> "TrainConfig":
@@ -129,6 +137,8 @@ class TrainConfig:
         if self.imagined_reward not in IMAGINED_REWARDS:
             raise ConfigError(f"{source}.imagined_reward: must be one of {list(IMAGINED_REWARDS)}, got "
                               f"{self.imagined_reward!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"{source}.compile: must be one of {list(COMPILE_MODES)}, got {self.compile!r}")
         if self.actor_grad not in ("dynamics", "reinforce"):
             raise ConfigError(f"{source}.actor_grad: must be 'dynamics' or 'reinforce', got {self.actor_grad!r}")
         require_positive(self, source, "num_envs", "train_ratio", "batch_size", "seq_len", "replay_capacity",

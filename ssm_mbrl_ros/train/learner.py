@@ -21,9 +21,17 @@ from ..agent.actor_critic import Actor, Critic
 from ..agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagination_weights, lambda_returns
 from ..core.config import field_defaults
 from ..world_models.factory import make_world_model
+from ..world_models.base import scalar_metrics
 from ..world_models.heads import RunningStandardizer
-from .config import TrainConfig, world_model_config
+from .config import COMPILE_MODES, TrainConfig, world_model_config
 from .imagined_reward import decoded_observation
+
+
+def compiled(fn, mode: str):
+    """fn under torch.compile with static shapes in `mode` (reduce-overhead adds CUDA graphs on a GPU); 'off': fn."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {COMPILE_MODES}, got {mode!r}")
+    return fn if mode == "off" else torch.compile(fn, mode=mode, dynamic=False)
 
 
 @contextlib.contextmanager
@@ -90,6 +98,9 @@ class Learner(nn.Module):
         self.opt_wm = torch.optim.Adam(self.wm.parameters(), lr=cfg.wm_lr, **adam)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **adam)
         self.opt_critic = torch.optim.Adam(self.critic.net.parameters(), lr=cfg.critic_lr, **adam)
+        # the two parts of an update that run as fixed-shape tensor programs: compiled when cfg.compile says so
+        self._wm_loss_terms = compiled(self.wm.loss_terms, cfg.compile)
+        self._imagine = compiled(self.wm.imagine, cfg.compile)
         self.updates = 0
         self.part_ms: dict[str, float] | None = None  # set to {} to time the parts of each update (benchmarks)
 
@@ -165,7 +176,8 @@ class Learner(nn.Module):
         """The world model's loss (plus the representation-shaping imitation term) and optimiser step."""
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
-        wm_loss, metrics, states, _ = self.wm.loss(batch)
+        wm_loss, logs, states, _ = self._wm_loss_terms(batch)
+        metrics = scalar_metrics(logs)
         if cfg.bc_repr_scale > 0:  # through the straight-through sample, or straight into the probabilities
             repr_states = self.probs_states(states) if cfg.actor_latent == "probs" else states
             with frozen(self.actor):
@@ -200,16 +212,8 @@ class Learner(nn.Module):
 
         model_grad = self.actor_grad == "dynamics" and train_actor
         grad_ctx = contextlib.nullcontext() if model_grad else torch.no_grad()
-        entropies = []  # the actor's entropy at each imagined step, kept for its loss (no second actor pass)
-
-        def policy(feat):
-            action, _, entropy = self.actor.sample(self._actor_input(feat))
-            entropies.append(entropy)
-            return action
-
         with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
-            traj = self.wm.imagine(start, policy, cfg.horizon, sample=cfg.imagine_sample)
-            traj["entropy"] = torch.stack(entropies, 1)  # (N, H)
+            traj = self._imagine(start, self._imagine_policy, cfg.horizon, sample=cfg.imagine_sample)
             if self.reward_fn is not None:  # the task's own reward on the imagined observations
                 first_prev = self.reward_fn.previous_action(batch["obs"].reshape(-1, batch["obs"].shape[-1])[pick])
                 prev = torch.cat([first_prev[:, None].to(traj["action"].dtype), traj["action"][:, :-1]], 1)
@@ -246,6 +250,12 @@ class Learner(nn.Module):
         names = ("critic_loss", "imag_return", "imag_value", "imag_reward", "return_scale", "actor_loss", "actor_entropy")
         metrics.update(zip(names if train_actor else names[:5], extra))
         return metrics
+
+    def _imagine_policy(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's sample and entropy at an imagined state (the entropy is kept for the actor's loss, so no second
+        actor pass is needed)."""
+        action, _, entropy = self.actor.sample(self._actor_input(feat))
+        return action, entropy
 
     def _replay_critic_loss(self, feat: torch.Tensor, batch: dict) -> torch.Tensor:
         """Critic loss on replayed sequences (DreamerV3's replay value loss): lambda-returns of the real rewards along

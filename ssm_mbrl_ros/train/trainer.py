@@ -76,7 +76,10 @@ class Trainer:
         seed = cfg.seed + 1000 * self.rank
         torch.manual_seed(cfg.seed)  # identical initial networks on every rank
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
-                            overrides=list(cfg.task_overrides))
+                            overrides=list(cfg.task_overrides) + list(cfg.collect_overrides))
+        # the task as evaluated and exported: without the training-only collect_overrides
+        self.task_config = (make_env(cfg.task, 1, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides)).cfg
+                            if cfg.collect_overrides else self.env.cfg)
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
         hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
@@ -157,7 +160,7 @@ class Trainer:
         return export_policy(self.learner.wm, self.learner.actor, path, obs_layout=self.obs_layout,
                              action_spec=self.env.action_spec, control_hz=1.0 / self.env.dt_s,
                              vehicle=self.env.vehicle.name, task=self.cfg.task,
-                             task_overrides=list(self.cfg.task_overrides), task_config=to_dict(self.env.cfg),
+                             task_overrides=list(self.cfg.task_overrides), task_config=to_dict(self.task_config),
                              training_config={**self.config_record(), "env_steps": self.env_steps,
                                               "wall_s": round(self.wall_s, 1)})
 

@@ -56,6 +56,12 @@ def check_batch(batch: dict, obs_dim: int, action_dim: int) -> tuple[int, int]:
     return bsz, T
 
 
+def scalar_metrics(logs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors -> floats with one device sync."""
+    values = torch.stack([v.detach().float() for v in logs.values()]).tolist()
+    return dict(zip(logs, values))
+
+
 class WorldModel(nn.Module, abc.ABC):
     """Abstract world model: encoder, categorical latents, heads, losses and the carry API."""
 
@@ -196,6 +202,12 @@ class WorldModel(nn.Module, abc.ABC):
 
         The returned carry still holds the graph; detach it before feeding the next chunk.
         """
+        loss, logs, states, carry = self.loss_terms(batch, carry)
+        return loss, scalar_metrics(logs), states, carry
+
+    def loss_terms(self, batch: dict, carry: dict | None = None):
+        """loss() without the host sync: (scalar loss, metrics {name: scalar tensor}, states, last carry); the part
+        of a world-model update that `torch.compile` captures (train/compiled.py)."""
         states, carry = self.observe(batch, carry, sample=True)
         parts = self.heads.losses(states["feat"], batch)
         kl, dyn, rep = kl_balance(self.latent, states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
@@ -232,8 +244,7 @@ class WorldModel(nn.Module, abc.ABC):
             logs["priv_loss"] = priv
         if overshoot is not None:
             logs["overshoot_loss"] = overshoot
-        values = torch.stack([v.detach().float() for v in logs.values()]).tolist()  # one device sync
-        return loss, dict(zip(logs, values)), states, carry
+        return loss, logs, states, carry
 
     def overshoot_loss(self, batch: dict, states: dict) -> torch.Tensor | None:
         """Mean loss of K-step open-loop predictions (K = cfg.overshoot_steps): from overshoot_starts random posterior
@@ -270,7 +281,8 @@ class WorldModel(nn.Module, abc.ABC):
         return (total * alive).sum() / alive.sum().clamp(min=1.0)
 
     def imagine(self, start: dict, policy, horizon: int, sample: bool = True) -> dict[str, torch.Tensor]:
-        """Roll the prior `horizon` steps from start (N, X) with action = policy(feat).
+        """Roll the prior `horizon` steps from start (N, X) with action = policy(feat); a policy that returns
+        (action, entropy) also gets its entropies (N,) stacked into traj["entropy"] (N, H).
 
         Gradients flow as usual; wrap the call in torch.no_grad() for REINFORCE-style actor updates.
 
@@ -281,14 +293,20 @@ class WorldModel(nn.Module, abc.ABC):
         were ~40 % of a CPU trainer update.)
         """
         carry, feat = start, self.feat(start)
-        feats, actions = [feat], []
+        feats, actions, entropies = [feat], [], []
         with self.rollout_context():
             for _ in range(horizon):
                 action = policy(feat)
+                if isinstance(action, tuple):
+                    action, entropy = action
+                    entropies.append(entropy)
                 carry, feat = self.img_step(carry, action, sample)
                 feats.append(feat)
                 actions.append(action)
         feat_next = torch.stack(feats[1:], 1)  # (N, H, F)
-        return {"feat": torch.stack(feats, 1), "feat_prev": torch.stack(feats[:-1], 1), "feat_next": feat_next,
+        traj = {"feat": torch.stack(feats, 1), "feat_prev": torch.stack(feats[:-1], 1), "feat_next": feat_next,
                 "action": torch.stack(actions, 1),
                 "reward": self.heads.reward(feat_next), "cont": self.heads.cont(feat_next)}
+        if entropies:
+            traj["entropy"] = torch.stack(entropies, 1)
+        return traj

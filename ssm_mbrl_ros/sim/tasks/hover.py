@@ -1,7 +1,8 @@
 """Hover: fly from a random start to a random setpoint and hold it.
 
 Reset: start position uniform in [start_low_m, start_high_m], setpoint uniform in
-[setpoint_low_m, setpoint_high_m] (world ENU, m); start velocity ~ N(0, start_vel_std_mps^2) per
+[setpoint_low_m, setpoint_high_m] (world ENU, m); a training curriculum can start a fraction of resets
+near the setpoint instead (near_start_fraction, near_start_radius_m; 0 as evaluated); start velocity ~ N(0, start_vel_std_mps^2) per
 axis, start attitude: random yaw (+- start_yaw_range_deg) and tilt up to start_tilt_deg.
 
 Observation block: `pos_err` = setpoint - position (world ENU, m), from the measured position in
@@ -55,6 +56,11 @@ class HoverConfig(TaskConfig):
     start_tilt_deg: float = doc("max start tilt, deg", default=15.0)
     start_yaw_range_deg: float = doc("start yaw uniform in +- this, deg", default=180.0)
     success_radius_m: float = doc("success: final distance to the setpoint below this, m", default=0.1)
+    near_start_fraction: float = doc("fraction of resets that start within near_start_radius_m of the setpoint "
+                                     "instead of in the start box (a training curriculum; 0 = the task as evaluated)",
+                                     default=0.0, range=(0.0, 1.0))
+    near_start_radius_m: float = doc("half-width of the box around the setpoint that near starts are drawn from, m",
+                                     default=0.5, range=(0.0, 10.0))
     reward: HoverReward = doc("reward weights", default_factory=HoverReward)
 
     def validate(self, source: str) -> None:
@@ -104,6 +110,11 @@ class HoverTask(Task):
         self._reset_time(env_ids)
         self._setpoint[:, env_ids] = uniform_box(c.setpoint_low_m, c.setpoint_high_m, n, generator, **kw).t()
         pos = uniform_box(c.start_low_m, c.start_high_m, n, generator, **kw)
+        if c.near_start_fraction > 0.0:
+            near = torch.rand(n, generator=generator, **kw) < c.near_start_fraction
+            r = c.near_start_radius_m
+            offset = uniform_box((-r, -r, -r), (r, r, r), n, generator, **kw)
+            pos = torch.where(near[:, None], self._setpoint[:, env_ids].t() + offset, pos)
         vel = c.start_vel_std_mps * torch.randn(n, 3, generator=generator, **kw)
         quat = random_attitude(n, c.start_tilt_deg, math.radians(c.start_yaw_range_deg), generator, **kw)
         return pos, vel, quat

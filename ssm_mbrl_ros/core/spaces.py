@@ -116,6 +116,20 @@ class ObsLayout:
             start += f.size
         return out
 
+    def channel_weights(self, field_weights: dict) -> list[float]:
+        """Per-channel weights (dim,) from {field name: weight}; fields not named weigh 1. ValueError on unknown
+        names or negative weights."""
+        sl = self.slices()
+        unknown = sorted(set(field_weights) - set(sl))
+        if unknown:
+            raise ValueError(f"unknown observation field(s) {unknown}; this observation has {list(sl)}")
+        out = [1.0] * self.dim
+        for name, weight in field_weights.items():
+            if not float(weight) >= 0.0:
+                raise ValueError(f"observation field weight {name}: must be >= 0, got {weight!r}")
+            out[sl[name]] = [float(weight)] * (sl[name].stop - sl[name].start)
+        return out
+
     def names(self) -> list[str]:
         """Per-element names, e.g. ['pos_err[0]', 'pos_err[1]', ...]."""
         return [f"{f.name}[{i}]" if f.size > 1 else f.name for f in self.fields for i in range(f.size)]

@@ -31,6 +31,9 @@ class TrainConfig:
     critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "
                                      "rewards, DreamerV3's replay value loss) next to its loss in imagination; "
                                      "0 = imagination only", default=0.0)
+    obs_field_weights: dict = doc("weight of named observation fields in the world model's reconstruction loss, e.g. "
+                                  "{pos_err: 10} (the others weigh 1; field names as in the policy sidecar's "
+                                  "observation layout)", default_factory=dict)
     critic_privileged: bool = doc("critic also reads the world model's privileged-state prediction", default=False)
     seed: int = doc("seed of the simulator, replay sampling and network initialisation", default=0)
     device: str = doc("torch device: cpu, cuda, cuda:1 or auto", default="auto")

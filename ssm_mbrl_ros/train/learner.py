@@ -117,6 +117,16 @@ class Learner(nn.Module):
         sync()
         self.part_ms[name] = self.part_ms.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
 
+    def weigh_observation(self, obs_layout) -> None:
+        """Apply cfg.obs_field_weights (by field name of obs_layout) to the reconstruction loss; ConfigError names
+        a bad field."""
+        from ..core.config import ConfigError
+
+        try:
+            self.wm.heads.set_obs_weight(obs_layout.channel_weights(self.cfg.obs_field_weights))
+        except ValueError as exc:
+            raise ConfigError(f"obs_field_weights: {exc}") from exc
+
     def arch(self) -> dict:
         """Everything needed to rebuild the networks (stored in checkpoints and compared on resume)."""
         return {**self.wm.arch(), "actor": {"feat_dim": self.actor.feat_dim, "hidden": self.cfg.ac_hidden,

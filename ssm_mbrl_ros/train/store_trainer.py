@@ -124,6 +124,7 @@ class StoreTrainer:
         hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         torch.manual_seed(cfg.seed)
         self.learner = Learner(cfg, self.obs_layout.dim, priv_dim, self.device, hover_action=hover)
+        self.learner.weigh_observation(self.obs_layout)
         self.per_update = cfg.batch_size * cfg.seq_len / cfg.train_ratio  # env steps ingested per update
         self.updates_env_steps = 0.0
         self.snapshots = 0

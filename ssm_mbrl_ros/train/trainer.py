@@ -84,6 +84,7 @@ class Trainer:
         hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
                                hover_action=hover, reward_fn=observation_reward(self.env, cfg.imagined_reward))
+        self.learner.weigh_observation(self.obs_layout)
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0

@@ -90,6 +90,15 @@ class Heads(nn.Module):
         self.priv_head = mlp(feat_dim, priv_dim, hidden, head_layers) if priv_dim > 0 else None
         self.priv_norm = RunningStandardizer(priv_dim) if priv_dim > 0 and priv_standardize else None
         self.register_buffer("bins", twohot_bins(reward_bins), persistent=False)
+        # per-channel weight of the reconstruction loss (set_obs_weight; from the training config, not checkpointed)
+        self.register_buffer("obs_weight", torch.ones(obs_dim), persistent=False)
+
+    def set_obs_weight(self, weight) -> None:
+        """Weigh each observation channel's reconstruction loss (obs_dim,) (1 = the plain symlog MSE)."""
+        w = torch.as_tensor(weight, dtype=self.obs_weight.dtype, device=self.obs_weight.device)
+        if w.shape != self.obs_weight.shape or bool((w < 0).any()):
+            raise ValueError(f"obs weight must be {self.obs_dim} non-negative numbers, got {tuple(w.shape)}")
+        self.obs_weight.copy_(w)
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
         """Expected reward (...,) decoded from the two-hot distribution."""
@@ -107,7 +116,7 @@ class Heads(nn.Module):
         """Per-step losses (B, T) for obs, reward, cont and priv (priv is zero where absent or masked)."""
         obs, reward, cont = batch["obs"], batch["reward"], batch["cont"]
         out = {
-            "obs": (self.decoder(feat) - symlog(obs)).square().sum(-1),
+            "obs": ((self.decoder(feat) - symlog(obs)).square() * self.obs_weight.to(feat.dtype)).sum(-1),
             "reward": twohot_loss(self.reward_head(feat), reward, self.bins),
             "cont": F.binary_cross_entropy_with_logits(self.cont_head(feat).squeeze(-1), cont.to(feat.dtype),
                                                        reduction="none"),

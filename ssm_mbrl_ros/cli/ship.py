@@ -66,7 +66,8 @@ Control rate {side['control_hz']} Hz. SHA-256 `{side['onnx_sha256']}`.
 - env steps at export: {tc.get('env_steps')}, training wall-clock at export: {tc.get('wall_s')} s
   (whole run: {summary.get('env_steps')} env steps, {summary.get('wall_s')} s, {summary.get('updates')} updates)
 - world model: {train.get('wm')} / preset {train.get('preset')}; expert guidance: {train.get("expert")};
-  seed {train.get('seed')}
+  seed {train.get('seed')}; training drones' task overrides (curriculum, shaping; evaluation uses the task as
+  defined): {tc.get('collect_overrides', train.get('collect_overrides') or [])}
 
 ## Evaluation (closed loop, this file through onnxruntime)
 `ssm-mbrl evaluate --policy {dst} --episodes {args.episodes} --seed {args.seed} --json {eval_json}`

@@ -23,9 +23,11 @@ class TrainConfig:
     world_model: dict = doc("world-model config overrides on top of the preset (WorldModelConfig fields)",
                             default_factory=dict)
     task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)
-    collect_overrides: list = doc("task config overrides for the training drones only, after task_overrides (a "
-                                  "curriculum such as near_start_fraction=0.5); evaluation, probes and the exported "
-                                  "policy's task use task_overrides alone", default_factory=list)
+    collect_overrides: list | None = doc(
+        "task config overrides for the training drones only, after task_overrides: a curriculum or reward shaping; "
+        "evaluation, probes and the exported policy's task use task_overrides alone. None: the task's own "
+        "(hover: near_start_fraction=0.5 and reward.pos_weight=2; other tasks: none); []: train on the task as "
+        "evaluated", default=None)
     privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
                            "model; used in training only, never by the exported policy", default=True)
     critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "

@@ -62,6 +62,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, logdir, resume: bool = False, progress: bool = True):
         from ssm_mbrl_ros.core.io import resolve_device
         from ssm_mbrl_ros.sim.env import make_env
+        from ssm_mbrl_ros.sim.tasks import training_overrides
 
         self.cfg = cfg.validate()
         self.logdir = Path(logdir)
@@ -75,11 +76,13 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         seed = cfg.seed + 1000 * self.rank
         torch.manual_seed(cfg.seed)  # identical initial networks on every rank
+        self.collect_overrides = (training_overrides(cfg.task) if cfg.collect_overrides is None
+                                  else list(cfg.collect_overrides))
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
-                            overrides=list(cfg.task_overrides) + list(cfg.collect_overrides))
-        # the task as evaluated and exported: without the training-only collect_overrides
+                            overrides=list(cfg.task_overrides) + self.collect_overrides)
+        # the task as evaluated and exported: without the training-only collect overrides
         self.task_config = (make_env(cfg.task, 1, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides)).cfg
-                            if cfg.collect_overrides else self.env.cfg)
+                            if self.collect_overrides else self.env.cfg)
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
         hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
@@ -119,7 +122,8 @@ class Trainer:
 
     def config_record(self) -> dict:
         """The resolved config and architecture (config.json, checkpoints, the sidecar's training_config)."""
-        return {"train": to_dict(self.cfg), "arch": self.learner.arch(), "world_size": self.world}
+        return {"train": to_dict(self.cfg), "collect_overrides": self.collect_overrides, "arch": self.learner.arch(),
+                "world_size": self.world}
 
     def _resume(self) -> None:
         c, payload, replay = self.run_dir.resume(self.cfg, self.learner, self.device)

@@ -110,6 +110,19 @@ def test_hover_reward_peaks_at_setpoint():
     np.testing.assert_allclose(out.reward, 0.5 + np.exp(-np.array([0.0, 0.5, 1.0]) / 1.0), atol=1e-12)
 
 
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_hover_near_starts_begin_near_the_setpoint(fraction):
+    n = 400
+    task = make_task("hover", n, dtype=F64, overrides=[f"near_start_fraction={fraction}", "near_start_radius_m=0.3"])
+    pos, _, _ = task.reset(torch.arange(n), torch.Generator().manual_seed(0))
+    offset = (pos - task.setpoint_m).abs().max(dim=1).values
+    near = float((offset <= 0.3 + 1e-12).double().mean())
+    assert abs(near - fraction) < 0.1  # box starts within 0.3 m of the setpoint on every axis are rare (~0.2 %)
+    if fraction == 0.0:  # the task as evaluated draws exactly what it drew before the curriculum existed
+        plain = make_task("hover", n, dtype=F64)
+        torch.testing.assert_close(plain.reset(torch.arange(n), torch.Generator().manual_seed(0))[0], pos)
+
+
 def _line_racing_task(n=1):
     gates = [[0.0, 0.0, 2.0, 0.0], [5.0, 0.0, 2.0, 0.0], [10.0, 0.0, 2.0, 0.0], [15.0, 0.0, 2.0, 0.0]]
     cfg = load_task_config("racing", [f"gates={gates}", "bounds_low_m=[-30, -30, -1]", "bounds_high_m=[30, 30, 8]"])

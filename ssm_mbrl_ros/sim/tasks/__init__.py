@@ -88,5 +88,11 @@ def make_task(name: str, num_envs: int, *, device="cpu", dtype=torch.float32, ov
     return FAMILIES[family][0](cfg, num_envs, device=device, dtype=dtype)
 
 
+def training_overrides(name: str) -> list[str]:
+    """The overrides a trainer applies to its own drones of task `name` by default (Task.training_overrides)."""
+    family, _ = split_task_name(name)
+    return list(FAMILIES[family][0].training_overrides)
+
+
 __all__ = ["FAMILIES", "Task", "TaskConfig", "list_tasks", "load_task_config", "make_task", "split_task_name",
-           "task_config_path"]
+           "task_config_path", "training_overrides"]

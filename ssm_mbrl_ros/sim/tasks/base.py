@@ -157,6 +157,9 @@ class Task:
     """Base class of a batched task; subclasses fill in the hooks below."""
 
     name = "task"
+    # task config overrides a trainer applies to its own drones by default (a curriculum or reward shaping that
+    # leaves the task as evaluated unchanged; TrainConfig.collect_overrides)
+    training_overrides: tuple[str, ...] = ()
 
     def __init__(self, cfg: TaskConfig, num_envs: int, device="cpu", dtype=torch.float32):
         self.cfg = cfg

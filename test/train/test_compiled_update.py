@@ -1,22 +1,11 @@
 """The compiled trainer update (TrainConfig.compile, torch.compile with inductor) computes what the eager one does."""
-import numpy as np
 import pytest
 import torch
 
 from ssm_mbrl_ros.core.config import ConfigError
 from ssm_mbrl_ros.train.config import TrainConfig
 from ssm_mbrl_ros.train.learner import Learner
-from ssm_mbrl_ros.train.sequence_buffer import SequenceBuffer
-
-
-def batch(obs_dim=22, priv=25, B=4, T=16):
-    buf = SequenceBuffer(4, obs_dim, 4, priv, 1000, seed=0)
-    rng = np.random.default_rng(0)
-    for t in range(40):
-        buf.add(np.arange(4), obs=rng.standard_normal((4, obs_dim)), action=rng.uniform(-1, 1, (4, 4)),
-                reward=rng.random(4), cont=np.ones(4), is_first=np.full(4, t == 0),
-                privileged=rng.standard_normal((4, priv)))
-    return buf.sample(B, T)
+from learner_helpers import replay_batch as batch
 
 
 def _learner(compile_mode: str, wm: str) -> Learner:

@@ -20,8 +20,8 @@ from torch import nn
 from ..agent.actor_critic import Actor, Critic
 from ..agent.losses import ReturnNormalizer, actor_loss, critic_loss, imagination_weights, lambda_returns
 from ..core.config import field_defaults
-from ..world_models.factory import make_world_model
 from ..world_models.base import scalar_metrics
+from ..world_models.factory import make_world_model
 from ..world_models.heads import RunningStandardizer
 from .config import COMPILE_MODES, TrainConfig, world_model_config
 from .imagined_reward import decoded_observation
@@ -98,9 +98,11 @@ class Learner(nn.Module):
         self.opt_wm = torch.optim.Adam(self.wm.parameters(), lr=cfg.wm_lr, **adam)
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **adam)
         self.opt_critic = torch.optim.Adam(self.critic.net.parameters(), lr=cfg.critic_lr, **adam)
-        # the two parts of an update that run as fixed-shape tensor programs: compiled when cfg.compile says so
-        self._wm_loss_terms = compiled(self.wm.loss_terms, cfg.compile)
-        self._imagine = compiled(self.wm.imagine, cfg.compile)
+        # the two parts of an update that run as fixed-shape tensor programs, compiled when cfg.compile says so
+        # (None: call the world model's methods themselves)
+        compile_on = cfg.compile != "off"
+        self._compiled_loss = compiled(self.wm.loss_terms, cfg.compile) if compile_on else None
+        self._compiled_imagine = compiled(self.wm.imagine, cfg.compile) if compile_on else None
         self.updates = 0
         self.part_ms: dict[str, float] | None = None  # set to {} to time the parts of each update (benchmarks)
 
@@ -186,7 +188,7 @@ class Learner(nn.Module):
         """The world model's loss (plus the representation-shaping imitation term) and optimiser step."""
         cfg = self.cfg
         batch = self.batch_to_torch(batch_np)
-        wm_loss, logs, states, _ = self._wm_loss_terms(batch)
+        wm_loss, logs, states, _ = (self._compiled_loss or self.wm.loss_terms)(batch)
         metrics = scalar_metrics(logs)
         if cfg.bc_repr_scale > 0:  # through the straight-through sample, or straight into the probabilities
             repr_states = self.probs_states(states) if cfg.actor_latent == "probs" else states
@@ -223,7 +225,8 @@ class Learner(nn.Module):
         model_grad = self.actor_grad == "dynamics" and train_actor
         grad_ctx = contextlib.nullcontext() if model_grad else torch.no_grad()
         with self._part("imagine"), frozen(self.wm, self.critic), grad_ctx:
-            traj = self._imagine(start, self._imagine_policy, cfg.horizon, sample=cfg.imagine_sample)
+            imagine = self._compiled_imagine or self.wm.imagine
+            traj = imagine(start, self._imagine_policy, cfg.horizon, sample=cfg.imagine_sample)
             if self.reward_fn is not None:  # the task's own reward on the imagined observations
                 first_prev = self.reward_fn.previous_action(batch["obs"].reshape(-1, batch["obs"].shape[-1])[pick])
                 prev = torch.cat([first_prev[:, None].to(traj["action"].dtype), traj["action"][:, :-1]], 1)

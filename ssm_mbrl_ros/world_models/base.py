@@ -207,7 +207,7 @@ class WorldModel(nn.Module, abc.ABC):
 
     def loss_terms(self, batch: dict, carry: dict | None = None):
         """loss() without the host sync: (scalar loss, metrics {name: scalar tensor}, states, last carry); the part
-        of a world-model update that `torch.compile` captures (train/compiled.py)."""
+        of a world-model update that `torch.compile` captures (TrainConfig.compile)."""
         states, carry = self.observe(batch, carry, sample=True)
         parts = self.heads.losses(states["feat"], batch)
         kl, dyn, rep = kl_balance(self.latent, states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,

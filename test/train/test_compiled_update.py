@@ -1,4 +1,7 @@
 """The compiled trainer update (TrainConfig.compile, torch.compile with inductor) computes what the eager one does."""
+import os
+import shutil
+
 import pytest
 import torch
 
@@ -20,6 +23,8 @@ def _learner(compile_mode: str, wm: str) -> Learner:
     return learner
 
 
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                    reason="torch.compile's CPU backend needs a C++ compiler (g++ or $CXX)")
 @pytest.mark.parametrize("wm", ["s5", "rssm"])
 def test_compiled_update_matches_eager(wm):
     import torch._inductor.config as inductor_config

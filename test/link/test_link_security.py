@@ -49,7 +49,7 @@ def test_sockets_listen_on_loopback_by_default():
     fc = FcSim(FcSimConfig(url="udpout:127.0.0.1:14999"))  # fc-sim's default form: PX4 SITL sending to 14540
     link = MavLink("udpout:127.0.0.1:14998", TMAP)
     try:
-        assert fc.conn.port.getsockname()[0] == "127.0.0.1"  # pymavlink alone leaves udpout on 0.0.0.0
+        assert fc.conn.port.getsockname()[0] == "127.0.0.1"  # pymavlink alone leaves udpout on the wildcard address
         assert link.conn.port.getsockname()[0] == "127.0.0.1"
     finally:
         fc.conn.close()
@@ -58,13 +58,13 @@ def test_sockets_listen_on_loopback_by_default():
 
 def test_a_network_address_is_an_explicit_choice():
     with pytest.raises(ConfigError, match="not a loopback address"):
-        FcSim(FcSimConfig(url="udpin:0.0.0.0:0"))
+        FcSim(FcSimConfig(url="udpin:192.0.2.1:0"))  # a documentation-only (TEST-NET-1) address
     with pytest.raises(ConfigError, match="not a loopback address"):
-        MavLink("udpin:0.0.0.0:0", TMAP)
+        MavLink("udpin:192.0.2.1:0", TMAP)
     # with allow_remote the address passes the check (checked without opening it: tests bind loopback only)
-    assert check_link_host("udpin:0.0.0.0:0", allow_remote=True) == "0.0.0.0"
+    assert check_link_host("udpin:192.0.2.1:0", allow_remote=True) == "192.0.2.1"
     with pytest.raises(ConfigError, match="not a loopback address"):
-        check_link_host("udpin:0.0.0.0:0")
+        check_link_host("udpin:192.0.2.1:0")
     with pytest.raises(ConfigError, match="not a valid IPv4 address"):
         FcSimConfig(url="udpin:999.1.1.1:14540").validate()
 

@@ -154,7 +154,7 @@ def test_real_time_mode_hovers_and_holds_when_the_controller_stops():
     (["supervisor_overrides:=['max_tilt_deg=500']"], "max_tilt_deg"),
     (["vehicle:=nosuch"], "vehicle 'nosuch'"),
     (["auto_arm:=true"], "refusing to arm a real flight controller by itself"),
-    (["url:=udpin:0.0.0.0:14540"], "not a loopback address"),
+    (["url:=udpin:192.0.2.1:14540"], "not a loopback address"),
     (["signing_key_hex:=abcd"], "64 hex digits"),
 ])
 def test_bad_parameters_exit_2_with_the_reason(params, reason):

@@ -62,7 +62,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, logdir, resume: bool = False, progress: bool = True):
         from ssm_mbrl_ros.core.io import resolve_device
         from ssm_mbrl_ros.sim.env import make_env
-        from ssm_mbrl_ros.sim.tasks import training_overrides
+        from ssm_mbrl_ros.sim.tasks import load_task_config, training_overrides
 
         self.cfg = cfg.validate()
         self.logdir = Path(logdir)
@@ -81,8 +81,8 @@ class Trainer:
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
                             overrides=list(cfg.task_overrides) + self.collect_overrides)
         # the task as evaluated and exported: without the training-only collect overrides
-        self.task_config = (make_env(cfg.task, 1, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides)).cfg
-                            if self.collect_overrides else self.env.cfg)
+        self.task_config = (load_task_config(cfg.task, list(cfg.task_overrides)) if self.collect_overrides
+                            else self.env.cfg)
         self.obs_layout, self.priv_dim = self.env.obs_layout, self.env.privileged_layout.dim
         hover = self.env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,

@@ -1,9 +1,10 @@
 """Hover: fly from a random start to a random setpoint and hold it.
 
 Reset: start position uniform in [start_low_m, start_high_m], setpoint uniform in
-[setpoint_low_m, setpoint_high_m] (world ENU, m); a training curriculum can start a fraction of resets
-near the setpoint instead (near_start_fraction, near_start_radius_m; 0 as evaluated); start velocity ~ N(0, start_vel_std_mps^2) per
-axis, start attitude: random yaw (+- start_yaw_range_deg) and tilt up to start_tilt_deg.
+[setpoint_low_m, setpoint_high_m] (world ENU, m); a training curriculum can start a fraction of
+resets near the setpoint instead (near_start_fraction, near_start_radius_m; 0 as evaluated); start
+velocity ~ N(0, start_vel_std_mps^2) per axis, start attitude: random yaw (+- start_yaw_range_deg)
+and tilt up to start_tilt_deg.
 
 Observation block: `pos_err` = setpoint - position (world ENU, m), from the measured position in
 the partial variant.

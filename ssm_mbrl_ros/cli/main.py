@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "launch": "launch",
     "fc-sim": "fc_sim",
     "fly-sim": "fc_sim",
+    "study": "study",
 }
 
 

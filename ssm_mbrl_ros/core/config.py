@@ -255,3 +255,18 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def config_search_dirs(subfolder: str) -> list[Path]:
+    """Folders searched for shipped config files config/SUBFOLDER/*.yaml: the source tree, then the ament/pip share
+    directories (share/ssm_mbrl_ros/config/SUBFOLDER)."""
+    import sys
+
+    here = Path(__file__).resolve()
+    dirs = [here.parents[2] / "config" / subfolder]
+    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
+        dirs.append(Path(prefix) / "share" / "ssm_mbrl_ros" / "config" / subfolder)
+    if len(here.parents) > 5:  # a colcon install: <prefix>/lib/pythonX/site-packages/ssm_mbrl_ros -> <prefix>/share
+        dirs.append(here.parents[5] / "share" / "ssm_mbrl_ros" / "config" / subfolder)
+    return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+

@@ -7,13 +7,12 @@ the file and the field (`config/vehicles/x500.yaml.mass_kg: must be > 0, got -1.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core.config import ConfigError, doc, from_dict, load_yaml
+from ..core.config import ConfigError, config_search_dirs, doc, from_dict, load_yaml
 from ..core.spaces import ActionSpec
 from .state import GRAVITY_MPS2
 
@@ -164,14 +163,7 @@ class VehicleParams:
 
 def vehicle_search_dirs() -> list[Path]:
     """Folders searched for <name>.yaml: the source tree, then the ament/pip share directories."""
-    dirs = [Path(__file__).resolve().parents[2] / "config" / "vehicles"]
-    for prefix in dict.fromkeys([sys.prefix, sys.base_prefix]):
-        dirs.append(Path(prefix) / "share" / PACKAGE / "config" / "vehicles")
-    try:  # a colcon install: <prefix>/lib/pythonX/site-packages/ssm_mbrl_ros -> <prefix>/share/...
-        dirs.append(Path(__file__).resolve().parents[4] / "share" / PACKAGE / "config" / "vehicles")
-    except IndexError:
-        pass
-    return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+    return config_search_dirs("vehicles")
 
 
 def list_vehicles() -> list[str]:

@@ -16,7 +16,7 @@ def _bench(bsub, name: str, help: str, description: str) -> argparse.ArgumentPar
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Register `bench` and its benchmark subcommands."""
-    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc, ros)",
+    p = sub.add_parser("bench", help="run a benchmark and write JSON (sim, wm, replay, policy, fc, ros, jitter)",
                        description="Benchmarks; each prints a summary and writes JSON with --json.")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     s = _bench(bsub, "sim", "simulator throughput (env-steps/s) over batch sizes",
@@ -93,7 +93,33 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="SCHED_FIFO priority 1-99 for the policy node and the bench node (needs CAP_SYS_NICE; "
                         "0 = the default scheduler)")
     r.set_defaults(run=run_ros)
+    j = _bench(bsub, "jitter", "wake-up lateness of a bare periodic loop (the host's share of a missed deadline)",
+               "Sleep to every 1/--rate deadline for --duration s with no work, no ROS and no policy, and record how "
+               "late each wake-up is: lateness p50/p99/max and stalls (a wake-up a whole period late). A stall here "
+               "is the host's (scheduler, other processes, a hypervisor): `bench ros` cannot have fewer missed "
+               "cycles than this loop has stalls on the same machine.")
+    j.add_argument("--rate", type=finite_float, default=250.0, help="loop rate, Hz")
+    j.add_argument("--duration", type=finite_float, default=60.0, help="measured seconds")
+    j.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+                   help="SCHED_FIFO priority 1-99 for the loop (needs CAP_SYS_NICE; 0 = the default scheduler)")
+    j.set_defaults(run=run_jitter)
     return p
+
+
+def run_jitter(args) -> int:
+    """Run the bare-loop jitter benchmark."""
+    from ssm_mbrl_ros.bench.jitter import bench_jitter
+    from ssm_mbrl_ros.core.config import ConfigError
+
+    if args.rate <= 0 or args.duration <= 0:
+        raise ConfigError("bench jitter: --rate and --duration must be > 0")
+    if not 0 <= args.realtime_priority <= 99:
+        raise ConfigError(f"bench jitter: --realtime-priority must be in 0..99, got {args.realtime_priority}")
+    result = bench_jitter(args.rate, args.duration, args.realtime_priority)
+    lat = result["lateness_ms"]
+    print(f"wake-up lateness ms: p50 {lat['p50']:.3f}, p99 {lat['p99']:.3f}, max {lat['max']:.3f}; "
+          f"stalls (>= one period) {result['stalls']} of {result['cycles']}")
+    return _report(result, args.json_path)
 
 
 def run_ros(args) -> int:

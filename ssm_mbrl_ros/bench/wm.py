@@ -126,8 +126,8 @@ def _full_update(cfg: WorldModelConfig, kind: str, data: dict, horizon: int, dev
 
     torch.manual_seed(seed)
     wm = {k: v for k, v in to_dict(cfg).items() if k != "kind"}
-    tc = TrainConfig(wm=kind, preset="default", world_model=wm, horizon=horizon, actor_warmup_updates=0,
-                     device=str(dev), compile=compile_mode)
+    tc = TrainConfig(wm=kind, preset="default", world_model=wm, horizon=horizon, imag_starts=512,
+                     actor_warmup_updates=0, device=str(dev), compile=compile_mode)
     learner = Learner(tc, data["obs"].shape[-1], data["privileged"].shape[-1], dev)
     batch = {k: v.cpu().numpy() for k, v in data.items() if k in ("obs", "action", "reward", "cont", "is_first",
                                                                   "privileged")}

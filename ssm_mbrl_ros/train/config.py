@@ -25,9 +25,9 @@ class TrainConfig:
     task_overrides: list = doc("task config overrides KEY=VALUE (as `evaluate --set`)", default_factory=list)
     collect_overrides: list | None = doc(
         "task config overrides for the training drones only, after task_overrides: a curriculum or reward shaping; "
-        "evaluation, probes and the exported policy's task use task_overrides alone. None: the task's own "
-        "(hover: near_start_fraction=0.5 and reward.pos_weight=2; other tasks: none); []: train on the task as "
-        "evaluated", default=None)
+        "evaluation, probes and the exported policy's task use task_overrides alone. None: the task's own (hover: "
+        "near_start_fraction=0.5, reward.pos_weight=2 and reward.rate_weight=0.01; other tasks: none); []: train on "
+        "the task as evaluated", default=None)
     privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
                            "model; used in training only, never by the exported policy", default=True)
     critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "
@@ -51,10 +51,12 @@ class TrainConfig:
     record_store: bool = doc("also write every collected episode to LOGDIR/store as rosbag2 MCAP chunks (ros2 bag, "
                              "Foxglove and `train-offline --bags` read them)", default=False)
     replay_capacity: int = doc("env steps kept in replay (oldest dropped first)", default=1_000_000)
-    horizon: int = doc("imagination horizon in steps", default=15)
+    horizon: int = doc("imagination horizon in steps (30 = 1.2 s at hover's 25 Hz: hover learned to hold the setpoint "
+                       "only with more than 15, docs/learning.md section 15)", default=30)
     discount: float = doc("discount per control step", default=0.99)
     lam: float = doc("lambda of the lambda-returns", default=0.95)
-    imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T)", default=512)
+    imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T; 256 x horizon "
+                           "30 imagines as many states as DreamerV3's 512 x 15)", default=256)
     imagine_sample: bool = doc("draw each imagined latent from the prior (DreamerV3); false = take the prior's mode "
                                "(the mean of a Gaussian latent): deterministic imagination", default=True)
     imagined_reward: str = doc("reward of imagined steps: 'head' = the world model's reward head (DreamerV3); "

@@ -22,7 +22,7 @@ def _write(tmp_path, variants: str, train: str = "{task: hover, minutes: 1}", ex
 
 
 def test_shipped_studies_load_and_resolve_by_name():
-    for name in ("hover_wm", "hover_partial_wm", "privileged", "smoke"):
+    for name in ("hover_wm", "hover_partial", "smoke"):
         spec = load_study(resolve_study_path(name))
         assert spec.runs and len(spec.runs) == len(spec.seeds) * len(spec.variants)
 

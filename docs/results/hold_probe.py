@@ -5,7 +5,9 @@ Usage: python docs/results/hold_probe.py LOGDIR [--episodes 64] [--json out.json
 Starts every drone within 5 cm of its setpoint at rest (the hover task with near_start_fraction=1), flies 200 steps
 and prints: the mean distance over time; how well the decoder reads the position error from the actor's feature
 (RMSE per axis, m); the critic's value and the reward head against the real reward, by distance to the setpoint;
-and 25-step imagination from two points of the real flight against what the simulator did.
+25-step imagination from two points of the real flight against what the simulator did; and the mean absolute
+normalised command (thrust's deviation from hover, roll, pitch and yaw rates) over time, which shows a policy that
+spins (a yaw-rate command near 1 is the full 2 rad/s).
 """
 import argparse
 import json
@@ -80,8 +82,10 @@ def main() -> None:
     learner.eval()
     r = fly(learner, env, 200)
     dist = r["pos_err"].norm(dim=-1)
+    dev = (r["action"] - torch.tensor(hover, dtype=r["action"].dtype)).abs().mean(0)  # (T, 4)
     res = {"run": a.logdir, "updates": payload.get("optim", {}).get("updates"),
            "distance_m": {t: float(dist[:, t].mean()) for t in (0, 10, 25, 50, 100, 199)},
+           "mean_abs_command_thrust_roll_pitch_yaw": {t: [round(float(v), 3) for v in dev[t]] for t in (0, 10, 50, 199)},
            "decoded_pos_err_rmse_m_first_2s": (r["decoded"] - r["pos_err"])[:, :50].square().mean((0, 1)).sqrt().tolist(),
            "by_distance": {}, "imagination": {}}
     d1 = dist[:, 1:]  # the reward of step t arrives at step t + 1's distance

@@ -18,6 +18,19 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
+def save_figure(fig, path, title: str = "") -> Path:
+    """Title, tight layout, write the PNG (parent folders created), close the figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plot_curves(metrics_path: Path, out_path: Path, title: str = "") -> Path | None:
     """Evaluation success / return / RMSE vs env steps and wall-clock, plus world-model and actor losses."""
     import matplotlib
@@ -59,13 +72,7 @@ def plot_curves(metrics_path: Path, out_path: Path, title: str = "") -> Path | N
         ax[1, 2].set(xlabel="env steps", ylabel="training episode return")
     for a in ax.flat:
         a.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=90)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, title)
 
 
 def compare_runs(runs: list[tuple[str, str]], out_path, title: str = "") -> Path:
@@ -89,12 +96,7 @@ def compare_runs(runs: list[tuple[str, str]], out_path, title: str = "") -> Path
     for a in ax:
         a.grid(alpha=0.3)
         a.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=90)
-    plt.close(fig)
-    return Path(out_path)
+    return save_figure(fig, out_path, title)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssm_mbrl_ros.train.curves import read_metrics
+from ssm_mbrl_ros.train.curves import read_metrics, save_figure
 from ssm_mbrl_ros.train.study import StudySpec, run_name
 
 # evaluation metrics drawn and tabulated: key in an 'eval' record -> axis label
@@ -136,13 +136,7 @@ def plot_study(report: dict, path: Path) -> Path:
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    fig.suptitle(f"{report['study']}: {report['description']} (line: seed mean, band: min-max)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, f"{report['study']}: {report['description']} (line: seed mean, band: min-max)")
 
 
 def write_report(spec: StudySpec, out: Path) -> tuple[Path, Path, str]:

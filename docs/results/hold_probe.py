@@ -1,7 +1,7 @@
 """Hold probe: fly a training run's actor (posterior mean, as exported) from the setpoint and read what its world
 model and critic make of it.
 
-Usage: python docs/results/hold_probe.py LOGDIR [--episodes 64] [--json out.json]
+Usage: python docs/results/hold_probe.py LOGDIR [--episodes 64] [--json out.json] [--set KEY=VALUE ...]
 Starts every drone within 5 cm of its setpoint at rest (the hover task with near_start_fraction=1), flies 200 steps
 and prints: the mean distance over time; how well the decoder reads the position error from the actor's feature
 (RMSE per axis, m); the critic's value and the reward head against the real reward, by distance to the setpoint;
@@ -70,12 +70,14 @@ def main() -> None:
     ap.add_argument("logdir", help="a run directory with checkpoint.pt")
     ap.add_argument("--episodes", type=int, default=64, help="drones flown in parallel")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra task overrides, e.g. randomization.enabled=false randomization.wind.enabled=false")
     a = ap.parse_args()
     torch.set_num_threads(1)
     payload, _ = load_checkpoint(a.logdir)
     cfg = from_dict(TrainConfig, payload["config"])
     env = make_env(cfg.task, a.episodes, seed=5, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides) + [
-        "near_start_fraction=1", "near_start_radius_m=0.05", "start_vel_std_mps=0"])
+        "near_start_fraction=1", "near_start_radius_m=0.05", "start_vel_std_mps=0", *a.overrides])
     hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
     learner = Learner(cfg, env.obs_layout.dim, env.privileged_layout.dim, "cpu", hover_action=hover)
     learner.load_state_dict(payload["learner"])
@@ -85,6 +87,9 @@ def main() -> None:
     dev = (r["action"] - torch.tensor(hover, dtype=r["action"].dtype)).abs().mean(0)  # (T, 4)
     res = {"run": a.logdir, "updates": payload.get("optim", {}).get("updates"),
            "distance_m": {t: float(dist[:, t].mean()) for t in (0, 10, 25, 50, 100, 199)},
+           "task_overrides": a.overrides,
+           "final_pos_err_mean_m": r["pos_err"][:, -1].mean(0).tolist(),  # a shared offset: the policy's own bias
+           "final_pos_err_abs_mean_m": r["pos_err"][:, -1].abs().mean(0).tolist(),
            "mean_abs_command_thrust_roll_pitch_yaw": {t: [round(float(v), 3) for v in dev[t]] for t in (0, 10, 50, 199)},
            "decoded_pos_err_rmse_m_first_2s": (r["decoded"] - r["pos_err"])[:, :50].square().mean((0, 1)).sqrt().tolist(),
            "by_distance": {}, "imagination": {}}

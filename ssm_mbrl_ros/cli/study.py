@@ -30,19 +30,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def resolve_study_path(name_or_path: str):
     """A study YAML path, or config/studies/NAME.yaml from the source tree or the package share."""
-    from pathlib import Path
+    from ssm_mbrl_ros.core.config import resolve_shipped_config
 
-    from ssm_mbrl_ros.core.config import ConfigError, config_search_dirs
-
-    candidate = Path(name_or_path)
-    if candidate.is_file():
-        return candidate
-    dirs = config_search_dirs("studies")
-    for d in dirs:
-        if (d / f"{name_or_path}.yaml").is_file():
-            return d / f"{name_or_path}.yaml"
-    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
-    raise ConfigError(f"study {name_or_path!r}: no such file and no shipped study of that name; shipped: {known}")
+    return resolve_shipped_config("studies", name_or_path, "study", "studies")
 
 
 def run(args) -> int:

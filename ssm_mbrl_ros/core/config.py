@@ -270,3 +270,24 @@ def config_search_dirs(subfolder: str) -> list[Path]:
         dirs.append(here.parents[5] / "share" / "ssm_mbrl_ros" / "config" / subfolder)
     return [d for i, d in enumerate(dirs) if d not in dirs[:i]]
 
+
+def shipped_config_names(subfolder: str) -> list[str]:
+    """Names (file stems) of the config/SUBFOLDER/*.yaml files found in the search folders."""
+    return sorted({p.stem for d in config_search_dirs(subfolder) if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def resolve_shipped_config(subfolder: str, name_or_path: str | Path, what: str, plural: str) -> Path:
+    """A YAML path (must exist), or config/SUBFOLDER/<name>.yaml from the search folders; errors name `what` and the
+    shipped `plural` found."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: {what} file not found")
+        return candidate
+    dirs = config_search_dirs(subfolder)
+    for d in dirs:
+        if (d / f"{name_or_path}.yaml").is_file():
+            return d / f"{name_or_path}.yaml"
+    raise ConfigError(f"{what} {str(name_or_path)!r}: not found; known {plural}: {shipped_config_names(subfolder)} "
+                      f"(searched {[str(d) for d in dirs]})")
+

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import ConfigError, config_search_dirs, doc, from_dict, load_yaml
+from ..core.config import (ConfigError, config_search_dirs, doc, from_dict, load_yaml, resolve_shipped_config,
+                           shipped_config_names)
 from ..core.spaces import ActionSpec
 from .state import GRAVITY_MPS2
 
@@ -168,26 +169,12 @@ def vehicle_search_dirs() -> list[Path]:
 
 def list_vehicles() -> list[str]:
     """Names of the vehicle files found in the search folders."""
-    names = set()
-    for d in vehicle_search_dirs():
-        if d.is_dir():
-            names.update(p.stem for p in d.glob("*.yaml"))
-    return sorted(names)
+    return shipped_config_names("vehicles")
 
 
 def resolve_vehicle_path(name_or_path: str | Path) -> Path:
     """A path to an existing file, or config/vehicles/<name>.yaml found in the search folders."""
-    candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
-        if not candidate.is_file():
-            raise ConfigError(f"{candidate}: vehicle file not found")
-        return candidate
-    for d in vehicle_search_dirs():
-        path = d / f"{name_or_path}.yaml"
-        if path.is_file():
-            return path
-    raise ConfigError(f"vehicle {str(name_or_path)!r}: not found; known vehicles: {list_vehicles()} "
-                      f"(searched {[str(d) for d in vehicle_search_dirs()]})")
+    return resolve_shipped_config("vehicles", name_or_path, "vehicle", "vehicles")
 
 
 def load_vehicle(name_or_path: str | Path) -> VehicleParams:

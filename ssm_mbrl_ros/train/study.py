@@ -18,7 +18,6 @@ started again. So running the same study command again after a crash, a reboot o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -139,7 +138,7 @@ def _evaluate_command(spec: StudySpec, run_dir: Path) -> list[str]:
             "--json", str(run_dir / "final_eval.json")]
 
 
-def execute_run(spec: StudySpec, out: Path, variant: str, seed: int, env: dict | None = None) -> dict:
+def execute_run(spec: StudySpec, out: Path, variant: str, seed: int) -> dict:
     """Train one run to its budget (starting, resuming or restarting it), score best.onnx, write its done file."""
     run_dir = out / run_name(variant, seed)
     state = run_state(out, variant, seed)
@@ -153,11 +152,11 @@ def execute_run(spec: StudySpec, out: Path, variant: str, seed: int, env: dict |
         f.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {'resume' if state == 'resume' else 'start'}\n")
         f.flush()
         rc = subprocess.call(_train_command(spec, run_dir, variant, seed, state == "resume"), stdout=f,
-                             stderr=subprocess.STDOUT, env=env)
+                             stderr=subprocess.STDOUT)
         if rc != 0:
             raise RuntimeError(f"run {run_dir.name} failed (exit {rc}); see {log}")
         if spec.final_episodes and (run_dir / "best.onnx").is_file():
-            rc = subprocess.call(_evaluate_command(spec, run_dir), stdout=f, stderr=subprocess.STDOUT, env=env)
+            rc = subprocess.call(_evaluate_command(spec, run_dir), stdout=f, stderr=subprocess.STDOUT)
             if rc != 0:
                 raise RuntimeError(f"evaluating {run_dir.name}/best.onnx failed (exit {rc}); see {log}")
     result = {"variant": variant, "seed": seed, "overrides": run_overrides(spec, variant, seed),
@@ -172,7 +171,6 @@ def run_study(spec: StudySpec, out: Path, jobs: int = 1, progress: bool = True) 
     (out / "study.yaml").write_text(yaml.safe_dump({"description": spec.description, "train": spec.train,
                                                     "seeds": spec.seeds, "variants": spec.variants,
                                                     "final_episodes": spec.final_episodes}, sort_keys=False))
-    env = dict(os.environ)
     todo = [r for r in spec.runs if run_state(out, *r) != "done"]
     from tqdm import tqdm
 
@@ -182,7 +180,7 @@ def run_study(spec: StudySpec, out: Path, jobs: int = 1, progress: bool = True) 
 
     def one(run):
         try:
-            execute_run(spec, out, *run, env=env)
+            execute_run(spec, out, *run)
         except RuntimeError as exc:
             errors.append(str(exc))
         bar.update(1)

@@ -49,7 +49,7 @@ def band(runs: list[dict], metric: str, x_key: str, grid: np.ndarray) -> dict:
     ys = []
     for r in runs:
         pts = [(e[x_key], e[metric]) for e in r["evals"] if e.get(metric) is not None and e.get(x_key) is not None]
-        if len(pts) < 1:
+        if not pts:
             return {"x": [], "mean": [], "min": [], "max": []}
         x, y = np.array(pts, dtype=float).T
         ys.append(np.interp(grid, x, y, left=np.nan, right=np.nan))

@@ -110,6 +110,23 @@ def test_hover_reward_peaks_at_setpoint():
     np.testing.assert_allclose(out.reward, 0.5 + np.exp(-np.array([0.0, 0.5, 1.0]) / 1.0), atol=1e-12)
 
 
+def test_hover_precision_term_adds_a_sharp_peak_and_is_off_as_evaluated():
+    from ssm_mbrl_ros.sim.tasks.hover import HoverReward, hover_task_reward
+
+    dist = np.array([0.0, 0.05, 0.1, 0.3, 2.0])
+    plain = hover_task_reward(HoverReward(), dist, np.zeros(5))
+    sharp = HoverReward(precision_weight=2.0, precision_scale_m=0.05)
+    np.testing.assert_allclose(hover_task_reward(sharp, dist, np.zeros(5)) - plain, 2.0 * np.exp(-dist / 0.05),
+                               atol=1e-12)
+    # the torch path (imagined rewards) and a bag's recorded weights without the field give the same numbers
+    torch.testing.assert_close(hover_task_reward(sharp, torch.tensor(dist), torch.zeros(5)),
+                               torch.tensor(hover_task_reward(sharp, dist, np.zeros(5))))
+    recorded = {"alive_bonus": 0.5, "pos_weight": 1.0, "pos_scale_m": 1.0, "vel_weight": 0.01}
+    np.testing.assert_allclose(hover_task_reward(recorded, dist, np.zeros(5)), plain)
+    with pytest.raises(ConfigError, match="precision_scale_m"):
+        load_task_config("hover", ["reward.precision_scale_m=0"])
+
+
 @pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
 def test_hover_near_starts_begin_near_the_setpoint(fraction):
     n = 400

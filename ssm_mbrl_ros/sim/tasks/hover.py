@@ -12,6 +12,7 @@ the partial variant.
 Task reward per step (plus the common terms of tasks/base.py), `hover_task_reward`:
     alive_bonus                               per step flown (makes staying airborne worth more than crashing)
   + pos_weight * exp(-|e| / pos_scale_m)      e = setpoint - true position, m
+  + precision_weight * exp(-|e| / precision_scale_m)   a sharp peak at the setpoint (0 as evaluated)
   - vel_weight * |v|^2                        world velocity, (m/s)^2
 The bag dataset (bags/dataset.py) recomputes rewards of recorded hover flights with the same function.
 Success: the episode reached its full length (not terminated) and ends within
@@ -39,6 +40,9 @@ class HoverReward(RewardConfig):
     pos_weight: float = doc("weight of exp(-distance / pos_scale_m)", default=1.0)
     pos_scale_m: float = doc("distance scale of the position reward, m", default=1.0)
     vel_weight: float = doc("penalty per (m/s)^2 of velocity", default=0.01)
+    precision_weight: float = doc("weight of exp(-distance / precision_scale_m): a sharp peak that pays for holding "
+                                  "the setpoint within centimetres rather than decimetres", default=0.0)
+    precision_scale_m: float = doc("distance scale of the precision term, m", default=0.1)
 
 
 @dataclass
@@ -69,7 +73,7 @@ class HoverConfig(TaskConfig):
         super().validate(source)
         check_box((self.start_low_m, self.start_high_m), source, "start_low_m", "start_high_m")
         check_box((self.setpoint_low_m, self.setpoint_high_m), source, "setpoint_low_m", "setpoint_high_m")
-        require_positive(self, source, "success_radius_m", "reward.pos_scale_m")
+        require_positive(self, source, "success_radius_m", "reward.pos_scale_m", "reward.precision_scale_m")
 
 
 def hover_task_reward(weights, err_m, vel_sq):
@@ -77,8 +81,11 @@ def hover_task_reward(weights, err_m, vel_sq):
     torch tensors. weights: a HoverReward or its dict (a bag's recorded weights; a missing alive_bonus is 0)."""
     w = weights if isinstance(weights, dict) else vars(weights)
     exp = torch.exp if isinstance(err_m, torch.Tensor) else np.exp
-    return (w.get("alive_bonus", 0.0) + w["pos_weight"] * exp(err_m * (-1.0 / w["pos_scale_m"]))
-            - w["vel_weight"] * vel_sq)
+    reward = (w.get("alive_bonus", 0.0) + w["pos_weight"] * exp(err_m * (-1.0 / w["pos_scale_m"]))
+              - w["vel_weight"] * vel_sq)
+    if w.get("precision_weight", 0.0):
+        reward = reward + w["precision_weight"] * exp(err_m * (-1.0 / w["precision_scale_m"]))
+    return reward
 
 
 def hover_step_reward(weights, err_m, vel_sq, rate_sq, action_change_sq):

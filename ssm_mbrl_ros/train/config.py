@@ -61,8 +61,9 @@ class TrainConfig:
                                "(the mean of a Gaussian latent): deterministic imagination", default=True)
     imagined_reward: str = doc("reward of imagined steps: 'head' = the world model's reward head (DreamerV3); "
                                "'task' = the task's own reward function on the decoded observations where the task "
-                               "has one (hover with full observation), else the head (measured no better: "
-                               "docs/learning.md section 9)", default="head")
+                               "has one (hover with full observation), else the head (with hover's precision term "
+                               "the head missed the sharp peak and the rate penalty: docs/learning.md section 16)",
+                               default="task")
     actor_grad: str = doc("actor gradient: dynamics (backprop through the world model) or reinforce",
                           default="dynamics")
     expert: str = doc("expert guidance: 'geometric' flies the prefill with the geometric controller (CTBR from the "

@@ -36,7 +36,7 @@ demo: $(STAMP)  ## train hover from scratch (S5WM, pure MBRL, DEMO_TRAIN_MIN min
 	$(VENV)/bin/ssm-mbrl train --task hover --wm s5 --minutes $(DEMO_TRAIN_MIN) --seed 0 --logdir $(OUT)/demo_train
 	$(VENV)/bin/ssm-mbrl evaluate --policy $(OUT)/demo_train/best.onnx --episodes 32 --json $(OUT)/demo_trained_hover.json
 	$(VENV)/bin/ssm-mbrl evaluate --policy hover --episodes 32 --json $(OUT)/demo_policy_hover.json
-	$(VENV)/bin/ssm-mbrl evaluate --policy hover_mbrl --episodes 32 --json $(OUT)/demo_policy_hover_mbrl.json
+	$(VENV)/bin/ssm-mbrl evaluate --policy hover_imitation --episodes 32 --json $(OUT)/demo_policy_hover_imitation.json
 	$(VENV)/bin/ssm-mbrl evaluate --policy figure8 --episodes 32 --json $(OUT)/demo_policy_figure8.json
 	$(VENV)/bin/ssm-mbrl evaluate --task hover --controller geometric --episodes 16 --json $(OUT)/demo_hover.json --plot $(OUT)/demo_hover.png
 	$(VENV)/bin/ssm-mbrl evaluate --task figure8 --controller geometric --episodes 16 --json $(OUT)/demo_figure8.json --plot $(OUT)/demo_figure8.png

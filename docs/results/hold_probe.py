@@ -90,6 +90,7 @@ def main() -> None:
            "task_overrides": a.overrides,
            "final_pos_err_mean_m": r["pos_err"][:, -1].mean(0).tolist(),  # a shared offset: the policy's own bias
            "final_pos_err_abs_mean_m": r["pos_err"][:, -1].abs().mean(0).tolist(),
+           "final_decoded_pos_err_mean_m": r["decoded"][:, -1].mean(0).tolist(),  # what the model reads there
            "mean_abs_command_thrust_roll_pitch_yaw": {t: [round(float(v), 3) for v in dev[t]] for t in (0, 10, 50, 199)},
            "decoded_pos_err_rmse_m_first_2s": (r["decoded"] - r["pos_err"])[:, :50].square().mean((0, 1)).sqrt().tolist(),
            "by_distance": {}, "imagination": {}}

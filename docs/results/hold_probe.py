@@ -73,15 +73,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="extra task overrides, e.g. randomization.enabled=false randomization.wind.enabled=false")
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    payload, _ = load_checkpoint(a.logdir)
-    cfg = from_dict(TrainConfig, payload["config"])
-    env = make_env(cfg.task, a.episodes, seed=5, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides) + [
-        "near_start_fraction=1", "near_start_radius_m=0.05", "start_vel_std_mps=0", *a.overrides])
-    hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
-    learner = Learner(cfg, env.obs_layout.dim, env.privileged_layout.dim, "cpu", hover_action=hover)
-    learner.load_state_dict(payload["learner"])
-    learner.eval()
+    payload, cfg, env, learner, hover = load_run(a.logdir, a.episodes, a.overrides)
     r = fly(learner, env, 200)
     dist = r["pos_err"].norm(dim=-1)
     dev = (r["action"] - torch.tensor(hover, dtype=r["action"].dtype)).abs().mean(0)  # (T, 4)
@@ -108,9 +100,29 @@ def main() -> None:
             f"k={k}": {"real_m": float(real[:, k - 1].norm(dim=-1).mean()),
                        "imagined_m": float(im[:, k - 1].norm(dim=-1).mean()),
                        "error_m": float((im[:, k - 1] - real[:, k - 1]).norm(dim=-1).mean())} for k in (5, 15, 25)}
+    emit(res, a.json)
+
+
+def load_run(logdir, episodes: int, overrides: list) -> tuple:
+    """(checkpoint payload, TrainConfig, env, learner in eval mode, hover action) of a run, its drones starting at
+    rest within 5 cm of their setpoints (plus the task overrides given); one torch thread."""
+    torch.set_num_threads(1)
+    payload, _ = load_checkpoint(logdir)
+    cfg = from_dict(TrainConfig, payload["config"])
+    env = make_env(cfg.task, episodes, seed=5, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides) + [
+        "near_start_fraction=1", "near_start_radius_m=0.05", "start_vel_std_mps=0", *overrides])
+    hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
+    learner = Learner(cfg, env.obs_layout.dim, env.privileged_layout.dim, "cpu", hover_action=hover)
+    learner.load_state_dict(payload["learner"])
+    learner.eval()
+    return payload, cfg, env, learner, hover
+
+
+def emit(res: dict, path: str | None) -> None:
+    """Print res as JSON and also write it to path when given."""
     print(json.dumps(res, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(res, f, indent=1)
 
 

@@ -10,20 +10,13 @@ the actor's path also closes it in imagination while the real drone does not mov
 precision) holds the offset: imagination drifts towards the setpoint on its own.
 """
 import argparse
-import json
 
-import numpy as np
 import torch
 
-from hold_probe import fly
-from ssm_mbrl_ros.core.config import from_dict
+from hold_probe import emit, fly, load_run
 from ssm_mbrl_ros.sim.env import make_env
-from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 from ssm_mbrl_ros.sim.tasks import training_overrides
-from ssm_mbrl_ros.train.checkpoint import load_checkpoint
-from ssm_mbrl_ros.train.config import TrainConfig
 from ssm_mbrl_ros.train.imagined_reward import decoded_observation, observation_reward
-from ssm_mbrl_ros.train.learner import Learner
 
 HORIZON, START_STEP = 30, 150
 
@@ -53,19 +46,11 @@ def main() -> None:
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--iters", type=int, default=150, help="gradient-ascent steps on the action offsets")
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    payload, _ = load_checkpoint(a.logdir)
-    cfg = from_dict(TrainConfig, payload["config"])
-    still = ["near_start_fraction=1", "near_start_radius_m=0.05", "start_vel_std_mps=0",
-             "randomization.enabled=false", "randomization.wind.enabled=false"]
-    env = make_env(cfg.task, 16, seed=5, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides) + still)
+    still = ["randomization.enabled=false", "randomization.wind.enabled=false"]
+    _, cfg, env, learner, _ = load_run(a.logdir, 16, still)
     collect = training_overrides(cfg.task) if cfg.collect_overrides is None else list(cfg.collect_overrides)
     train_env = make_env(cfg.task, 1, seed=5, vehicle=cfg.vehicle, overrides=list(cfg.task_overrides) + collect)
     reward_fn = observation_reward(train_env, "task")
-    hover = env.action_spec.to_normalized(np.array([GRAVITY_MPS2, 0.0, 0.0, 0.0])).tolist()
-    learner = Learner(cfg, env.obs_layout.dim, env.privileged_layout.dim, "cpu", hover_action=hover)
-    learner.load_state_dict(payload["learner"])
-    learner.eval()
     for p in learner.parameters():
         p.requires_grad_(False)
     sl = env.obs_layout.slices()
@@ -88,10 +73,7 @@ def main() -> None:
            "imagined_distance_m_optimised": {str(k + 1): float(pe1[:, k].norm(dim=-1).mean()) for k in steps},
            "imagined_return_actor": float(ret0.mean()), "imagined_return_optimised": float(ret1.mean()),
            "max_abs_action_offset": float(delta.detach().abs().max())}
-    print(json.dumps(out, indent=1))
-    if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(out, fh, indent=1)
+    emit(out, a.json)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ class TrainConfig:
                                  default=True)
     wm_lr: float = doc("world-model Adam learning rate (1e-3: body-rate response learned faster than at 3e-4, "
                                                    "docs/learning.md section 1)", default=1e-3)
-    actor_lr: float = doc("actor Adam learning rate", default=1e-4)
+    actor_lr: float = doc("actor Adam learning rate (3e-4: hover's weak seeds learned to hold the setpoint, 1e-4 "
+                          "left them 0.2 m off: docs/learning.md section 16)", default=3e-4)
     critic_lr: float = doc("critic Adam learning rate", default=1e-4)
     grad_clip: float = doc("global gradient-norm clip per optimiser", default=100.0)
     entropy_coef: float = doc("actor entropy bonus (on normalised returns)", default=3e-4)

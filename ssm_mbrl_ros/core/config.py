@@ -290,4 +290,3 @@ def resolve_shipped_config(subfolder: str, name_or_path: str | Path, what: str, 
             return d / f"{name_or_path}.yaml"
     raise ConfigError(f"{what} {str(name_or_path)!r}: not found; known {plural}: {shipped_config_names(subfolder)} "
                       f"(searched {[str(d) for d in dirs]})")
-

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.config import (ConfigError, config_search_dirs, doc, from_dict, load_yaml, resolve_shipped_config,
-                           shipped_config_names)
+from ..core.config import ConfigError, doc, from_dict, load_yaml, resolve_shipped_config, shipped_config_names
 from ..core.spaces import ActionSpec
 from .state import GRAVITY_MPS2
 
@@ -160,11 +159,6 @@ class VehicleParams:
     def action_spec(self) -> ActionSpec:
         """CTBR action spec: thrust 0..max collective thrust (m/s^2), rates from max_rate_radps."""
         return ActionSpec(0.0, self.max_collective_thrust_mps2, tuple(float(r) for r in self.max_rate_radps))
-
-
-def vehicle_search_dirs() -> list[Path]:
-    """Folders searched for <name>.yaml: the source tree, then the ament/pip share directories."""
-    return config_search_dirs("vehicles")
 
 
 def list_vehicles() -> list[str]:

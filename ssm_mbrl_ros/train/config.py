@@ -111,6 +111,14 @@ class TrainConfig:
                                                    "docs/learning.md section 1)", default=1e-3)
     actor_lr: float = doc("actor Adam learning rate (3e-4: hover's weak seeds learned to hold the setpoint, 1e-4 "
                           "left them 0.2 m off: docs/learning.md section 16)", default=3e-4)
+    actor_lr_anneal_start: float = doc("fraction of the run's budget (minutes or max_env_steps) after which the actor's "
+                                       "learning rate falls linearly to actor_lr x actor_lr_anneal_final at the end "
+                                       "(1 = constant)", default=1.0)
+    actor_lr_anneal_final: float = doc("the actor's learning-rate multiplier at the end of the budget",
+                                       default=0.1)
+    actor_average: float = doc("decay per update of a Polyak average of the actor that is exported and evaluated "
+                               "(policy.onnx, best.onnx) instead of the live actor (0 = export the live actor)",
+                               default=0.0)
     critic_lr: float = doc("critic Adam learning rate", default=1e-4)
     grad_clip: float = doc("global gradient-norm clip per optimiser", default=100.0)
     entropy_coef: float = doc("actor entropy bonus (on normalised returns)", default=3e-4)
@@ -161,13 +169,16 @@ class TrainConfig:
                 raise ConfigError(f"{source}.{name}: must be >= 0, got {getattr(self, name)}")
         if self.minutes == 0 and self.max_env_steps == 0:
             raise ConfigError(f"{source}: set a budget: minutes > 0 or max_env_steps > 0")
-        for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix", "actor_gate_r2"):
+        for name in ("discount", "lam", "slow_critic_tau", "target_success", "expert_mix", "actor_gate_r2",
+                     "actor_lr_anneal_start", "actor_lr_anneal_final"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{source}.{name}: must be in [0, 1], got {getattr(self, name)}")
         if self.actor_latent not in ACTOR_LATENTS:
             raise ConfigError(f"{source}.actor_latent: must be one of {list(ACTOR_LATENTS)}, got {self.actor_latent!r}")
         if self.expert not in ("none", *EXPERTS):
             raise ConfigError(f"{source}.expert: must be one of {['none', *EXPERTS]}, got {self.expert!r}")
+        if not 0.0 <= self.actor_average < 1.0:
+            raise ConfigError(f"{source}.actor_average: must be in [0, 1), got {self.actor_average}")
         if not 0.1 < self.actor_init_std < 1.0:
             raise ConfigError(f"{source}.actor_init_std: must be in (0.1, 1.0), got {self.actor_init_std}")
         if self.seq_len < 2:

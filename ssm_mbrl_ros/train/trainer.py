@@ -32,6 +32,7 @@ from ssm_mbrl_ros.evaluation.rollout import run_episodes
 from ssm_mbrl_ros.export.policy_graph import export_policy
 from ssm_mbrl_ros.sim.state import GRAVITY_MPS2
 
+from .actor_schedule import ActorAverage, anneal_factor, budget_fraction
 from .collector import Collector
 from .config import TrainConfig
 from .curves import plot_curves
@@ -88,6 +89,8 @@ class Trainer:
         self.learner = Learner(cfg, self.obs_layout.dim, self.priv_dim, self.device, sync=self.world > 1,
                                hover_action=hover, reward_fn=observation_reward(self.env, cfg.imagined_reward))
         self.learner.weigh_observation(self.obs_layout)
+        # what leaves the trainer: the live actor, or its Polyak average (train/actor_schedule.py)
+        self.actor_average = ActorAverage(self.learner.actor, cfg.actor_average) if cfg.actor_average else None
         self.buffer = SequenceBuffer(cfg.num_envs, self.obs_layout.dim, 4, self.priv_dim,
                                      max(cfg.replay_capacity // self.world, cfg.seq_len * cfg.num_envs), seed)
         self.env_steps = self.updates_env_steps = 0
@@ -130,6 +133,9 @@ class Trainer:
         self.env_steps, self.updates_env_steps = int(c["env_steps"]), float(c["updates_env_steps"])
         self.evals, self.solved = payload.get("evals", []), payload.get("solved")
         self.actor_started = payload.get("actor_started", self.actor_started)
+        if self.actor_average is not None:  # a checkpoint without an average starts it from the live actor
+            avg = payload.get("actor_average")
+            self.actor_average.module.load_state_dict(avg if avg is not None else self.learner.actor.state_dict())
         best = payload.get("best_key", self.best_key)
         # checkpoints before best_by "return" ranked ties by position RMSE: keep their success part only
         self.best_key = tuple(best) if payload.get("best_by") == "return" else (float(best[0]), -math.inf)
@@ -147,7 +153,8 @@ class Trainer:
                                                    "updates_env_steps": self.updates_env_steps},
                           self.buffer.state_dict(), evals=self.evals, solved=self.solved, best_key=list(self.best_key),
                           best_by="return",
-                          actor_started=self.actor_started)
+                          actor_started=self.actor_started,
+                          actor_average=None if self.actor_average is None else self.actor_average.state_dict())
 
     @property
     def wall_s(self) -> float:
@@ -162,7 +169,8 @@ class Trainer:
 
     def export(self, path: Path) -> Path:
         """Export the current policy to path (+ sidecar) via export/."""
-        return export_policy(self.learner.wm, self.learner.actor, path, obs_layout=self.obs_layout,
+        actor = self.learner.actor if self.actor_average is None else self.actor_average.module
+        return export_policy(self.learner.wm, actor, path, obs_layout=self.obs_layout,
                              action_spec=self.env.action_spec, control_hz=1.0 / self.env.dt_s,
                              vehicle=self.env.vehicle.name, task=self.cfg.task,
                              task_overrides=list(self.cfg.task_overrides), task_config=to_dict(self.task_config),
@@ -240,6 +248,14 @@ class Trainer:
         dist.all_reduce(flag)
         return bool(flag.item() > 0)
 
+    def _anneal_actor_lr(self) -> None:
+        """Set the actor's learning rate for the next update from the budget spent (actor_lr_anneal_*)."""
+        cfg = self.cfg
+        frac = budget_fraction(self.wall_s, self.env_steps, cfg.minutes, cfg.max_env_steps)
+        lr = cfg.actor_lr * anneal_factor(frac, cfg.actor_lr_anneal_start, cfg.actor_lr_anneal_final)
+        for group in self.learner.opt_actor.param_groups:
+            group["lr"] = lr
+
     def _budget_left(self) -> bool:
         cfg = self.cfg
         if cfg.minutes and self.wall_s >= cfg.minutes * 60.0:
@@ -276,8 +292,11 @@ class Trainer:
                 if not prefill:
                     while self.env_steps - self.updates_env_steps >= per_update:
                         self.updates_env_steps += per_update
+                        self._anneal_actor_lr()
                         last_metrics = learner.update(self.buffer.sample(cfg.batch_size, cfg.seq_len),
                                                       train_actor=self.actor_started is not None)
+                        if self.actor_average is not None:
+                            self.actor_average.update(learner.actor)
                         if self.actor_started is None and learner.updates % cfg.probe_every_updates == 0:
                             if self.main:
                                 self.probe()

@@ -26,8 +26,8 @@ class TrainConfig:
     collect_overrides: list | None = doc(
         "task config overrides for the training drones only, after task_overrides: a curriculum or reward shaping; "
         "evaluation, probes and the exported policy's task use task_overrides alone. None: the task's own (hover: "
-        "near_start_fraction=0.5, reward.pos_weight=2 and reward.rate_weight=0.01; other tasks: none); []: train on "
-        "the task as evaluated", default=None)
+        "near_start_fraction=0.5, reward.pos_weight=2, reward.rate_weight=0.01 and reward.precision_weight=2; other "
+        "tasks: none); []: train on the task as evaluated", default=None)
     privileged: bool = doc("train a privileged-state head (simulator state, parameters, wind) on the world "
                            "model; used in training only, never by the exported policy", default=True)
     critic_replay_scale: float = doc("weight of the critic's loss on replayed sequences (lambda-returns of the real "
@@ -116,12 +116,13 @@ class TrainConfig:
                           "left them 0.2 m off: docs/learning.md section 16)", default=3e-4)
     actor_lr_anneal_start: float = doc("fraction of the run's budget (minutes or max_env_steps) after which the actor's "
                                        "learning rate falls linearly to actor_lr x actor_lr_anneal_final at the end "
-                                       "(1 = constant)", default=1.0)
+                                       "(1 = constant; 0.5: hover's late evaluations swung less, docs/learning.md "
+                                       "section 17)", default=0.5)
     actor_lr_anneal_final: float = doc("the actor's learning-rate multiplier at the end of the budget",
                                        default=0.1)
     actor_average: float = doc("decay per update of a Polyak average of the actor that is exported and evaluated "
-                               "(policy.onnx, best.onnx) instead of the live actor (0 = export the live actor)",
-                               default=0.0)
+                               "(policy.onnx, best.onnx) instead of the live actor (0 = export the live actor; "
+                               "0.995 averages ~200 updates, docs/learning.md section 17)", default=0.995)
     critic_lr: float = doc("critic Adam learning rate", default=1e-4)
     grad_clip: float = doc("global gradient-norm clip per optimiser", default=100.0)
     entropy_coef: float = doc("actor entropy bonus (on normalised returns)", default=3e-4)

@@ -41,7 +41,7 @@ def test_run_writes_checkpoint_policy_curves_and_logs(run_dir):
     assert side["training_config"]["arch"]["world_model"]["deter"] == 32
     # the drones trained on hover's curriculum and shaping; the exported task is the task as evaluated
     assert side["training_config"]["collect_overrides"] == ["near_start_fraction=0.5", "reward.pos_weight=2",
-                                                        "reward.rate_weight=0.01", "reward.precision_weight=1"]
+                                                        "reward.rate_weight=0.01", "reward.precision_weight=2"]
     assert side["task_config"]["near_start_fraction"] == 0.0 and side["task_config"]["reward"]["pos_weight"] == 1.0
     from ssm_mbrl_ros.bags.replay import Replay
 

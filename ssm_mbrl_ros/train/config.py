@@ -57,9 +57,6 @@ class TrainConfig:
     lam: float = doc("lambda of the lambda-returns", default=0.95)
     imag_starts: int = doc("imagination start states per update (a random subset of the batch's B*T; 256 x horizon "
                            "30 imagines as many states as DreamerV3's 512 x 15)", default=256)
-    imag_start_weights: dict = doc("draw imagination starts with probability 1 + sum of w x |field| over the named "
-                                   "observation fields, e.g. {pos_err: 1} (far-off states, rare in replay once the "
-                                   "policy hovers, are imagined more often); empty = uniform", default_factory=dict)
     imagine_sample: bool = doc("draw each imagined latent from the prior (DreamerV3); false = take the prior's mode "
                                "(the mean of a Gaussian latent): deterministic imagination", default=True)
     imagined_reward: str = doc("reward of imagined steps: 'head' = the world model's reward head (DreamerV3); "

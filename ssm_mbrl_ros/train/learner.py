@@ -103,7 +103,6 @@ class Learner(nn.Module):
         compile_on = cfg.compile != "off"
         self._compiled_loss = compiled(self.wm.loss_terms, cfg.compile) if compile_on else None
         self._compiled_imagine = compiled(self.wm.imagine, cfg.compile) if compile_on else None
-        self._start_fields: list = []  # (observation slice, weight) of cfg.imag_start_weights, set by weigh_observation
         self.updates = 0
         self.part_ms: dict[str, float] | None = None  # set to {} to time the parts of each update (benchmarks)
 
@@ -121,31 +120,14 @@ class Learner(nn.Module):
         self.part_ms[name] = self.part_ms.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
 
     def weigh_observation(self, obs_layout) -> None:
-        """Apply cfg.obs_field_weights (by field name of obs_layout) to the reconstruction loss and resolve
-        cfg.imag_start_weights; ConfigError names a bad field."""
+        """Apply cfg.obs_field_weights (by field name of obs_layout) to the reconstruction loss; ConfigError names
+        a bad field."""
         from ..core.config import ConfigError
 
         try:
             self.wm.heads.set_obs_weight(obs_layout.channel_weights(self.cfg.obs_field_weights))
         except ValueError as exc:
             raise ConfigError(f"obs_field_weights: {exc}") from exc
-        slices = obs_layout.slices()
-        unknown = sorted(set(self.cfg.imag_start_weights) - set(slices))
-        if unknown:
-            raise ConfigError(f"imag_start_weights: unknown observation fields {unknown}; valid: {sorted(slices)}")
-        self._start_fields = [(slices[k], float(w)) for k, w in self.cfg.imag_start_weights.items()]
-
-    def _pick_starts(self, obs: torch.Tensor, n: int) -> torch.Tensor:
-        """Indices of the imagination start states among the batch's n = B*T: uniform, or with probability
-        1 + sum_f w_f |obs_f| where imag_start_weights names fields (rare far-off states imagined more often)."""
-        k = min(self.cfg.imag_starts, n)
-        if not self._start_fields:
-            return torch.randperm(n, device=self.device)[:k]
-        flat = obs.reshape(n, -1).float()
-        weight = torch.ones(n, device=flat.device)
-        for sl, w in self._start_fields:
-            weight = weight + w * flat[:, sl].norm(dim=-1)
-        return torch.multinomial(weight, k, replacement=False).to(self.device)
 
     def arch(self) -> dict:
         """Everything needed to rebuild the networks (stored in checkpoints and compared on resume)."""
@@ -236,7 +218,7 @@ class Learner(nn.Module):
 
         start = self.wm.start_from(states)
         n = start["h"].shape[0]
-        pick = self._pick_starts(batch["obs"], n)
+        pick = torch.randperm(n, device=self.device)[:min(cfg.imag_starts, n)]
         start = {k: v[pick] for k, v in start.items()}
         cont0 = batch["cont"].reshape(-1)[pick].to(start["h"].dtype)
 

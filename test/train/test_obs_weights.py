@@ -44,27 +44,3 @@ def test_unknown_field_is_a_config_error():
     learner = Learner(TrainConfig(preset="tiny", obs_field_weights={"gates": 2}), 22, 25)
     with pytest.raises(ConfigError, match="obs_field_weights: unknown observation field"):
         learner.weigh_observation(make_env("hover", 1).obs_layout)
-
-
-def test_imagination_starts_favour_far_states_when_weighted():
-    env = make_env("hover", 1)
-    layout = env.obs_layout
-    n, far = 1000, torch.arange(1000) < 100  # a tenth of the states sit 3 m off
-    obs = torch.zeros(n, layout.dim)
-    obs[far, layout.slices()["pos_err"].start] = 3.0
-    counts = {}
-    for weights in ({}, {"pos_err": 3.0}):
-        torch.manual_seed(0)
-        learner = Learner(TrainConfig(preset="tiny", imag_starts=100, imag_start_weights=weights), layout.dim, 25)
-        learner.weigh_observation(layout)
-        pick = learner._pick_starts(obs, n)
-        assert pick.unique().numel() == 100  # distinct starts either way
-        counts[bool(weights)] = int(far[pick].sum())
-    # uniform: ~10 of 100; weight 10 vs 1: 100 x 10 / (100 x 10 + 900) -> ~53
-    assert counts[False] < 20 and counts[True] > 35
-
-
-def test_unknown_start_weight_field_is_a_config_error():
-    learner = Learner(TrainConfig(preset="tiny", imag_start_weights={"gates": 1}), 22, 25)
-    with pytest.raises(ConfigError, match="imag_start_weights: unknown observation fields"):
-        learner.weigh_observation(make_env("hover", 1).obs_layout)

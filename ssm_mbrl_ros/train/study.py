@@ -81,6 +81,8 @@ def load_study(path: str | Path, seeds: list[int] | None = None, train_overrides
 
 
 def _flatten(prefix: str, value, out: list[str]) -> None:
+    if isinstance(value, dict) and not value and not prefix:  # an empty variant: the defaults
+        return
     if isinstance(value, dict) and value:
         for k, v in value.items():
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)

@@ -22,7 +22,7 @@ def _write(tmp_path, variants: str, train: str = "{task: hover, minutes: 1}", ex
 
 
 def test_shipped_studies_load_and_resolve_by_name():
-    for name in ("hover_wm", "hover_partial", "smoke"):
+    for name in ("hover_wm", "hover_partial", "hover_steady", "smoke"):
         spec = load_study(resolve_study_path(name))
         assert spec.runs and len(spec.runs) == len(spec.seeds) * len(spec.variants)
 
@@ -50,6 +50,11 @@ def test_overrides_flatten_nested_fields_and_round_trip(tmp_path):
     assert data["world_model"] == {"latent_min_std": 0.01} and data["task_overrides"] == ["control_hz=50"]
     assert data["seed"] == 1 and data["task"] == "hover" and data["minutes"] == 2.5
     assert [r for r in spec.runs] == [("a", 0), ("a", 1)]
+
+
+def test_an_empty_variant_trains_the_defaults(tmp_path):
+    spec = load_study(_write(tmp_path, "{defaults: {}, other: {wm: rssm}}"))
+    assert run_overrides(spec, "defaults", 1) == ["task=hover", "minutes=1", "seed=1"]
 
 
 def test_band_is_mean_min_max_of_interpolated_seeds():

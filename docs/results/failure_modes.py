@@ -1,6 +1,7 @@
 """How hover policies fail: each exported policy flies the same evaluation episodes, and every episode is put in one
 class (success, out of bounds, crash or tilt, or full length but ended off the setpoint), with the start distance
-per class and the held offset of the full-length episodes (docs/learning.md section 17).
+per class and the offset held over the last 3 s of the full-length episodes (its mean vector over episodes and how
+much it moves in time) (docs/learning.md section 17).
 
     python docs/results/failure_modes.py RUN/best.onnx RUN/policy.onnx ... [--episodes 200] [--seed 1] [--json F]
 """
@@ -27,15 +28,21 @@ def classify(policy: str, episodes: int, seed: int) -> dict:
     full = ~r.terminated
     classes = {"success": r.success, "out_of_bounds": oob & ~r.success,
                "crash_or_tilt": r.terminated & ~oob, "off_setpoint": full & ~r.success}
-    # the last 3 s of the full-length episodes: mean distance to the setpoint (a held offset, not an oscillation)
-    held = np.array([np.linalg.norm(t["pos"][-75:] - t["ref"][-75:], axis=1).mean()
-                     for t, ok in zip(r.trajectories, full) if ok])
+    # the last 3 s of the full-length episodes: position minus setpoint (world ENU, m) per step
+    last = [t["pos"][-75:] - t["ref"][-75:] for t, ok in zip(r.trajectories, full) if ok]
+    held = np.array([np.linalg.norm(e, axis=1).mean() for e in last])  # held offset per episode
+    wobble = np.array([np.linalg.norm(e, axis=1).std() for e in last])  # its movement in time
+    vec = np.array([e.mean(0) for e in last]).reshape(-1, 3)  # the offset vector per episode
     return {"policy": policy, "episodes": episodes, "seed": seed,
             **{f"{k}_rate": round(float(m.mean()), 3) for k, m in classes.items()},
             **{f"{k}_start_dist_m": round(float(start_dist[m].mean()), 2) if m.any() else None
                for k, m in classes.items()},
             "held_offset_mean_m": round(float(held.mean()), 3) if held.size else None,
-            "held_offset_p90_m": round(float(np.percentile(held, 90)), 3) if held.size else None}
+            "held_offset_p90_m": round(float(np.percentile(held, 90)), 3) if held.size else None,
+            # the same vector in every episode = a bias of the policy; a small std in time = held, not oscillating
+            "held_offset_vector_mean_m": np.round(vec.mean(0), 3).tolist() if held.size else None,
+            "held_offset_vector_std_m": np.round(vec.std(0), 3).tolist() if held.size else None,
+            "held_offset_std_in_time_m": round(float(wobble.mean()), 4) if held.size else None}
 
 
 def main() -> None:

@@ -251,8 +251,16 @@ class Trainer:
     def _anneal_actor_lr(self) -> None:
         """Set the actor's learning rate for the next update from the budget spent (actor_lr_anneal_*)."""
         cfg = self.cfg
+        if cfg.actor_lr_anneal_start >= 1.0:
+            return
         frac = budget_fraction(self.wall_s, self.env_steps, cfg.minutes, cfg.max_env_steps)
         lr = cfg.actor_lr * anneal_factor(frac, cfg.actor_lr_anneal_start, cfg.actor_lr_anneal_final)
+        if self.world > 1:  # each rank's wall clock differs: every rank takes rank 0's rate, so the actors stay equal
+            import torch.distributed as dist
+
+            shared = torch.tensor([lr], dtype=torch.float64, device=self._comm_device())
+            dist.broadcast(shared, 0)
+            lr = float(shared.item())
         for group in self.learner.opt_actor.param_groups:
             group["lr"] = lr
 

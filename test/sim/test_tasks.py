@@ -98,6 +98,25 @@ def test_tracking_observation_holds_relative_reference_points():
     assert len(set(task.phase_s.tolist())) == 3  # random phase per env
 
 
+def test_tracking_precision_term_adds_a_sharp_peak_on_the_reference():
+    plain, sharp = (make_task("figure8", 4, dtype=F64, overrides=ov)
+                    for ov in ([], ["reward.precision_weight=2", "reward.precision_scale_m=0.05"]))
+    gen = torch.Generator().manual_seed(0)
+    plain.reset(torch.arange(4), gen)
+    sharp.phase_s[:] = plain.phase_s
+    state = torch.zeros(4, 17, dtype=F64)
+    state[:, 3] = 1.0
+    ref_pos, ref_vel = plain.reference()["pos"], plain.reference()["vel"]
+    offsets = torch.tensor([0.0, 0.05, 0.1, 0.5], dtype=F64)
+    state[:, 0:3] = ref_pos + offsets[:, None] * torch.tensor([1.0, 0.0, 0.0], dtype=F64)
+    state[:, 7:10] = ref_vel
+    a, b = plain.step(state.t()), sharp.step(state.t())
+    np.testing.assert_allclose(a.pos_err_m, offsets, atol=1e-9)
+    np.testing.assert_allclose(b.reward - a.reward, 2.0 * np.exp(-offsets.numpy() / 0.05), atol=1e-9)
+    with pytest.raises(ConfigError, match="precision_scale_m"):
+        load_task_config("figure8", ["reward.precision_scale_m=0"])
+
+
 def test_hover_reward_peaks_at_setpoint():
     task = make_task("hover", 3, dtype=F64)
     task.setpoint_m[:] = torch.tensor([0.0, 0.0, 2.0], dtype=F64)

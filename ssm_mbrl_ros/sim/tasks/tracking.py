@@ -11,6 +11,7 @@ Observation block:
 
 Task reward per step (plus the common terms of tasks/base.py):
     track_weight * exp(-|e| / track_scale_m)    e = p_ref(tau) - true position, m
+  + precision_weight * exp(-|e| / precision_scale_m)   a sharp peak on the reference (0 by default)
   - vel_err_weight * |v_ref - v|^2               (m/s)^2
 Success: the episode reached its full length with position RMSE below success_rmse_m.
 """
@@ -36,6 +37,9 @@ class TrackingReward(RewardConfig):
     track_weight: float = doc("weight of exp(-tracking error / track_scale_m)", default=1.0)
     track_scale_m: float = doc("distance scale of the tracking reward, m", default=0.5)
     vel_err_weight: float = doc("penalty per (m/s)^2 of velocity error", default=0.01)
+    precision_weight: float = doc("weight of exp(-tracking error / precision_scale_m): a sharp peak that pays for "
+                                  "centimetres rather than decimetres (as hover's precision term)", default=0.0)
+    precision_scale_m: float = doc("distance scale of the precision term, m", default=0.1)
 
 
 @dataclass
@@ -61,7 +65,8 @@ class TrackingConfig(TaskConfig):
         """Common checks plus positive sizes, speed, spacing and K >= 1."""
         super().validate(source)
         require_positive(self, source, "radius_m", "half_width_x_m", "half_width_y_m", "speed_mps",
-                         "ref_spacing_s", "success_rmse_m", "reward.track_scale_m")
+                         "ref_spacing_s", "success_rmse_m", "reward.track_scale_m",
+                         "reward.precision_scale_m")
         if self.num_ref_points < 1:
             raise ConfigError(f"{source}.num_ref_points: must be >= 1, got {self.num_ref_points}")
 
@@ -126,6 +131,8 @@ class TrackingTask(Task):
         pos = self.trajectory.position(tau, dim=0)
         err = norm3(pos - x[0:3])
         reward = r.track_weight * torch.exp(err * (-1.0 / r.track_scale_m))
+        if r.precision_weight:
+            reward = reward + r.precision_weight * torch.exp(err * (-1.0 / r.precision_scale_m))
         if r.vel_err_weight:
             dv = self.trajectory.evaluate(tau, dim=0)[1] - x[7:10]
             reward = reward - r.vel_err_weight * (dv * dv).sum(0)

@@ -147,18 +147,14 @@ class WorldModel(nn.Module, abc.ABC):
         """Encoder on symlog observations: (..., D) -> (..., E)."""
         return self.encoder(symlog(obs))
 
-    def prev_actions(self, batch: dict) -> torch.Tensor:
-        """a_{t-1} (B, T, A): the actions shifted by one step (prev_action first), zeroed where is_first."""
-        action = batch["action"]
-        a0 = batch.get("prev_action", torch.zeros_like(action[:, 0]))
-        a_prev = torch.cat([a0.unsqueeze(1), action[:, :-1]], dim=1)
-        return a_prev * (~batch["is_first"].bool()).to(action.dtype).unsqueeze(-1)
-
     def prev_inputs(self, batch: dict, z: torch.Tensor, carry: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(z_{t-1}, a_{t-1}), each (B, T, X), shifted by one step and zeroed where is_first."""
+        action = batch["action"]
+        a0 = batch.get("prev_action", torch.zeros_like(action[:, 0]))
         z_prev = torch.cat([carry["z"].unsqueeze(1), z[:, :-1]], dim=1)  # (B, T, G*K)
+        a_prev = torch.cat([a0.unsqueeze(1), action[:, :-1]], dim=1)  # (B, T, A)
         keep = (~batch["is_first"].bool()).to(z.dtype).unsqueeze(-1)
-        return z_prev * keep, self.prev_actions(batch)
+        return z_prev * keep, a_prev * keep
 
     # --- the API each model implements ---------------------------------------------------------
 

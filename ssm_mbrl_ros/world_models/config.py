@@ -29,11 +29,6 @@ class WorldModelConfig:
     s5_state: int = doc("S5 state size P per layer (even; P/2 complex modes)", default=128)
     s5_layers: int = doc("number of stacked S5 blocks", default=2)
     s5_blocks: int = doc("block-diagonal HiPPO blocks in each S5 layer's initialisation", default=1)
-    posterior_context: bool = doc(
-        "S5WM only: the posterior reads, besides the current observation, a context from a second one-layer S5 scan "
-        "over the observation embeddings and previous actions, q(z_t | o_t, o_<t, a_<t), so the latent need only "
-        "carry what the history does not predict (as the RSSM's posterior, which reads h_t); training stays parallel, "
-        "imagination does not use it (docs/learning.md section 18)", default=False)
     hidden: int = doc("width of the encoder, decoder, head and latent MLPs", default=512)
     mlp_layers: int = doc("hidden layers of the encoder and decoder MLPs", default=2)
     head_layers: int = doc("hidden layers of the reward, continue, privileged and latent MLPs", default=1)
@@ -74,9 +69,6 @@ class WorldModelConfig:
             raise ConfigError(f"{source}.kind: unknown world model {self.kind!r}; valid: {list(WORLD_MODEL_KINDS)}")
         require_positive(self, source, "latent_groups", "latent_classes", "deter", "s5_state", "s5_layers",
                          "s5_blocks", "hidden", "reward_bins")
-        if self.posterior_context and self.kind != "s5":
-            raise ConfigError(f"{source}.posterior_context: an S5WM option (the RSSM's posterior already reads its "
-                              f"recurrent state); got kind={self.kind!r}")
         if self.latent_kind not in ("categorical", "gaussian"):
             raise ConfigError(f"{source}.latent_kind: must be 'categorical' or 'gaussian', got {self.latent_kind!r}")
         if not 0.0 < self.latent_min_std < 1.0:

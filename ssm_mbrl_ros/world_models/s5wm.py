@@ -4,11 +4,6 @@ The posterior depends on the current observation only, q(z_t | o_t), so every po
 of a (B, T) batch is computed at once; the S5 stack then runs over the inputs [z_{t-1}, a_{t-1}]
 in one parallel scan (episode resets at is_first) to give h_t, the prior p(z_t | h_t) and the
 feature [h_t, z_t]. Acting and imagination use the real-only one-step recurrence (S5Stack.step).
-
-With `posterior_context` the posterior also reads c_t, the output of a second (one-layer) S5 scan over
-[embed(o_t), a_{t-1}]: it depends on observations and actions only, never on latents, so it is one more parallel
-scan in training and one more S5 step in acting (its state rides in the carry as "ctx"); imagination never calls
-the posterior, so it ignores it.
 """
 from __future__ import annotations
 
@@ -31,33 +26,20 @@ class S5WorldModel(WorldModel):
 
     def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int = 4, priv_dim: int = 0):
         super().__init__(cfg, obs_dim, action_dim, priv_dim)
-        self.context = None
-        if cfg.posterior_context:
-            self.context_in = mlp(self.embed_dim + action_dim, None, cfg.deter, 1)
-            self.context = S5Stack(1, cfg.deter, cfg.s5_state, blocks=cfg.s5_blocks)
-        post_in = self.embed_dim + (cfg.deter if self.context is not None else 0)
-        self.post_head = mlp(post_in, self.latent_raw, cfg.hidden, cfg.head_layers)
+        self.post_head = mlp(self.embed_dim, self.latent_raw, cfg.hidden, cfg.head_layers)
         self.in_proj = mlp(self.stoch + action_dim, None, cfg.deter, 1)
         self.seq = S5Stack(cfg.s5_layers, cfg.deter, cfg.s5_state, blocks=cfg.s5_blocks)
         self.prior_head = mlp(cfg.deter, self.latent_raw, cfg.hidden, cfg.head_layers)
 
     def carry_sizes(self) -> dict[str, int]:
-        """S5 state of all layers, deterministic output h, latent z (and the posterior context's S5 state)."""
-        sizes = {"ssm": self.seq.state_size, "h": self.cfg.deter, "z": self.stoch}
-        if self.context is not None:
-            sizes["ctx"] = self.context.state_size
-        return sizes
+        """S5 state of all layers, deterministic output h, latent z."""
+        return {"ssm": self.seq.state_size, "h": self.cfg.deter, "z": self.stoch}
 
     def observe(self, batch: dict, carry: dict | None = None, sample: bool = True) -> tuple[dict, dict]:
         """All posteriors at once, then one parallel scan over T (see WorldModel.observe)."""
         bsz, T = check_batch(batch, self.obs_dim, self.action_dim)
         carry = self.initial(bsz) if carry is None else carry
-        post_in, ctx = self.embed(batch["obs"]), None
-        if self.context is not None:
-            u = self.context_in(torch.cat([post_in, self.prev_actions(batch)], dim=-1))
-            c, ctx = scan_with_states(self.context, u, carry["ctx"], batch["is_first"])
-            post_in = torch.cat([post_in, c], dim=-1)
-        post = self.latent_dist(self.post_head(post_in))  # (B, T, G, K)
+        post = self.latent_dist(self.post_head(self.embed(batch["obs"])))  # (B, T, G, K)
         z = self.latent_sample(post, sample)  # (B, T, G*K)
         z_prev, a_prev = self.prev_inputs(batch, z, carry)
         x = self.in_proj(torch.cat([z_prev, a_prev], dim=-1))  # (B, T, deter)
@@ -65,8 +47,6 @@ class S5WorldModel(WorldModel):
         prior = self.latent_dist(self.prior_head(h))
         states = {"feat": torch.cat([h, z], dim=-1), "post_logits": post, "prior_logits": prior,
                   "ssm": ssm, "h": h, "z": z}
-        if ctx is not None:
-            states["ctx"] = ctx
         return states, {k: states[k][:, -1] for k in self.carry_sizes()}
 
     def filter_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
@@ -77,14 +57,9 @@ class S5WorldModel(WorldModel):
         x = self.in_proj(torch.cat([carry["z"] * keep, prev_action * keep], dim=-1))
         h, ssm = self.seq.step(x, carry["ssm"], is_first)
         prior = self.latent_dist(self.prior_head(h))
-        post_in, new = self.embed(obs), {}
-        if self.context is not None:
-            c, new["ctx"] = self.context.step(self.context_in(torch.cat([post_in, prev_action * keep], dim=-1)),
-                                              carry["ctx"], is_first)
-            post_in = torch.cat([post_in, c], dim=-1)
-        post = self.latent_dist(self.post_head(post_in))
+        post = self.latent_dist(self.post_head(self.embed(obs)))
         z = self.latent_sample(post, sample)
-        carry = {"ssm": ssm, "h": h, "z": z, **new}
+        carry = {"ssm": ssm, "h": h, "z": z}
         return carry, self.feat(carry), post, prior
 
     def rollout_context(self):

@@ -10,16 +10,13 @@ from ssm_mbrl_ros.world_models.config import WorldModelConfig, wm_preset
 from ssm_mbrl_ros.world_models.s5 import S5Stack
 from ssm_mbrl_ros.world_models.s5wm import scan_with_states
 
-# sequence model [-latent kind]; s5ctx: S5WM whose posterior also reads its observation-history context
-KINDS = ("s5", "rssm", "s5-gaussian", "rssm-gaussian", "s5ctx-gaussian")
+KINDS = ("s5", "rssm", "s5-gaussian", "rssm-gaussian")  # sequence model [-latent kind]
 OBS, ACT, PRIV = 7, 4, 5
 
 
 def _model(kind, dtype=torch.float32, seed=0, **kw):
     torch.manual_seed(seed)
     seq, _, latent = kind.partition("-")
-    if seq == "s5ctx":
-        seq, kw = "s5", {"posterior_context": True, **kw}
     cfg = wm_preset("tiny", kind=seq, latent_kind=latent or "categorical", **kw)
     return make_world_model(cfg, OBS, ACT, PRIV).to(dtype)
 
@@ -168,11 +165,10 @@ def test_s5_posterior_ignores_past_but_prior_does_not():
         post_diff = (a["post_logits"][:, 5] - b["post_logits"][:, 5]).abs().max()
         prior_diff = (a["prior_logits"][:, 5] - b["prior_logits"][:, 5]).abs().max()
         assert prior_diff > 1e-6, kind
-        if kind.startswith("s5") and not kind.startswith("s5ctx"):
+        if kind.startswith("s5"):
             assert post_diff == 0 and torch.equal(a["post_logits"][:, :4], b["post_logits"][:, :4])
-        else:  # the RSSM posterior is conditioned on h_t, S5WM's with a context on c_t: both on the past
-            assert post_diff > 1e-6
-            torch.testing.assert_close(a["post_logits"][:, :4], b["post_logits"][:, :4])  # but never on the future
+        else:
+            assert post_diff > 1e-6  # the RSSM posterior is conditioned on h_t, hence on the past
 
 
 def test_reward_head_starts_at_zero_and_config_errors():
@@ -186,8 +182,6 @@ def test_reward_head_starts_at_zero_and_config_errors():
         from_dict(WorldModelConfig, {"deter": "big"}, "wm")
     with pytest.raises(ConfigError, match="s5_state"):
         wm_preset("tiny", s5_state=7)
-    with pytest.raises(ConfigError, match="posterior_context: an S5WM option"):
-        wm_preset("tiny", kind="rssm", posterior_context=True)
     with pytest.raises(ValueError, match=r"batch\['action'\] must be \(3, 12, 4\)"):
         model.observe(dict(_batch(), action=torch.zeros(3, 12, 3)))
 

@@ -30,8 +30,9 @@ def classify(policy: str, episodes: int, seed: int) -> dict:
                "crash_or_tilt": r.terminated & ~oob, "off_setpoint": full & ~r.success}
     # the last 3 s of the full-length episodes: position minus setpoint (world ENU, m) per step
     last = [t["pos"][-75:] - t["ref"][-75:] for t, ok in zip(r.trajectories, full) if ok]
-    held = np.array([np.linalg.norm(e, axis=1).mean() for e in last])  # held offset per episode
-    wobble = np.array([np.linalg.norm(e, axis=1).std() for e in last])  # its movement in time
+    dist = [np.linalg.norm(e, axis=1) for e in last]
+    held = np.array([d.mean() for d in dist])  # held offset per episode
+    wobble = np.array([d.std() for d in dist])  # its movement in time
     vec = np.array([e.mean(0) for e in last]).reshape(-1, 3)  # the offset vector per episode
     return {"policy": policy, "episodes": episodes, "seed": seed,
             **{f"{k}_rate": round(float(m.mean()), 3) for k, m in classes.items()},

@@ -48,6 +48,18 @@ def common_penalty(weights, rate_sq, action_change_sq):
     return w["rate_weight"] * rate_sq + w["smooth_weight"] * action_change_sq
 
 
+def precision_reward(weights, err_m):
+    """precision_weight * exp(-err_m / precision_scale_m), the sharp peak hover and tracking rewards may add at zero
+    error (err_m in m; numpy or torch); 0 where the weight is 0 or absent (a bag's recorded weights). weights: a
+    reward config or its dict."""
+    w = weights if isinstance(weights, dict) else vars(weights)
+    weight = w.get("precision_weight", 0.0)
+    if not weight:
+        return 0.0
+    exp = torch.exp if isinstance(err_m, torch.Tensor) else np.exp
+    return weight * exp(err_m * (-1.0 / w["precision_scale_m"]))
+
+
 @dataclass
 class TaskConfig:
     """Fields common to every task; task modules subclass this with their own."""

@@ -28,8 +28,8 @@ import torch
 
 from ...core.config import doc, require_positive
 from ...core.spaces import ObsField
-from .base import (RewardConfig, Task, TaskConfig, TaskStep, check_box, common_penalty, norm3, random_attitude,
-                   uniform_box)
+from .base import (RewardConfig, Task, TaskConfig, TaskStep, check_box, common_penalty, norm3, precision_reward,
+                   random_attitude, uniform_box)
 
 
 @dataclass
@@ -83,9 +83,7 @@ def hover_task_reward(weights, err_m, vel_sq):
     exp = torch.exp if isinstance(err_m, torch.Tensor) else np.exp
     reward = (w.get("alive_bonus", 0.0) + w["pos_weight"] * exp(err_m * (-1.0 / w["pos_scale_m"]))
               - w["vel_weight"] * vel_sq)
-    if w.get("precision_weight", 0.0):
-        reward = reward + w["precision_weight"] * exp(err_m * (-1.0 / w["precision_scale_m"]))
-    return reward
+    return reward + precision_reward(w, err_m)
 
 
 def hover_step_reward(weights, err_m, vel_sq, rate_sq, action_change_sq):

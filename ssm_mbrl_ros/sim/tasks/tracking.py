@@ -26,7 +26,7 @@ import torch
 
 from ...core.config import ConfigError, doc, require_positive
 from ...core.spaces import ObsField
-from .base import RewardConfig, Task, TaskConfig, TaskStep, norm3, random_attitude
+from .base import RewardConfig, Task, TaskConfig, TaskStep, norm3, precision_reward, random_attitude
 from .trajectories import CircleTrajectory, Figure8Trajectory, Trajectory
 
 
@@ -130,9 +130,7 @@ class TrackingTask(Task):
         tau = self.time_s + self.phase_s
         pos = self.trajectory.position(tau, dim=0)
         err = norm3(pos - x[0:3])
-        reward = r.track_weight * torch.exp(err * (-1.0 / r.track_scale_m))
-        if r.precision_weight:
-            reward = reward + r.precision_weight * torch.exp(err * (-1.0 / r.precision_scale_m))
+        reward = r.track_weight * torch.exp(err * (-1.0 / r.track_scale_m)) + precision_reward(r, err)
         if r.vel_err_weight:
             dv = self.trajectory.evaluate(tau, dim=0)[1] - x[7:10]
             reward = reward - r.vel_err_weight * (dv * dv).sum(0)

@@ -52,8 +52,9 @@ class WorldModelConfig:
                                  "weigh as much as large ones (rotor speeds)", default=False)
     prior_heads_scale: float = doc(
         "weight of the observation, reward and continue losses evaluated on the prior feature [h_t, prior latent]: "
-        "trains the sequence model and prior to predict the next step in observation space, as imagination uses "
-        "them (0 = off, DreamerV3)", default=0.0)
+        "trains the sequence model and prior to predict the next step in observation space, and the heads to read "
+        "the prior's features, as imagination uses them (0 = off, DreamerV3; 1: S5WM learned hover in 67 / 95 / 100 % "
+        "of three seeds against 46 / 90 / 98 % without, docs/learning.md section 20)", default=1.0)
     reward_bins: int = doc("two-hot bins of the reward head (symlog grid over [-20, 20])", default=255)
     overshoot_steps: int = doc(
         "multi-step prediction loss: from posterior states of the batch, roll the prior this many steps open loop "

@@ -218,6 +218,7 @@ class WorldModel(nn.Module, abc.ABC):
             reward_loss = reward_loss * batch["reward_mask"].to(reward_loss.dtype)
         total = c.obs_scale * parts["obs"] + c.reward_scale * reward_loss + c.cont_scale * parts["cont"] + kl
         loss = total.mean()
+        prior_obs_loss = None
         if c.prior_heads_scale > 0:  # the heads on what imagination feeds them: [h_t, a latent of the prior]
             prior_feat = torch.cat([states["h"], self.latent_sample(states["prior_logits"])], dim=-1)
             ahead = self.heads.losses(prior_feat, {k: v for k, v in batch.items() if k != "privileged"})
@@ -225,6 +226,7 @@ class WorldModel(nn.Module, abc.ABC):
                 if "reward_mask" in batch else ahead["reward"]
             prior_total = c.obs_scale * ahead["obs"] + c.reward_scale * ahead_reward + c.cont_scale * ahead["cont"]
             loss = loss + c.prior_heads_scale * prior_total.mean()
+            prior_obs_loss = ahead["obs"].mean()
         overshoot = None
         if c.overshoot_steps > 0 and c.overshoot_scale > 0:
             overshoot = self.overshoot_loss(batch, states)
@@ -244,6 +246,8 @@ class WorldModel(nn.Module, abc.ABC):
             logs["priv_loss"] = priv
         if overshoot is not None:
             logs["overshoot_loss"] = overshoot
+        if prior_obs_loss is not None:  # the decoder on the prior's latents: what imagination's decoded states miss
+            logs["prior_obs_loss"] = prior_obs_loss
         return loss, logs, states, carry
 
     def overshoot_loss(self, batch: dict, states: dict) -> torch.Tensor | None:

@@ -75,6 +75,7 @@ def test_prediction_losses_are_logged_weighted_and_train_the_sequence_model(kind
     torch.manual_seed(1)
     loss, logs, _, _ = model.loss_terms(batch)
     assert "overshoot_loss" in logs and logs["overshoot_loss"].item() > 0.0
+    assert logs["prior_obs_loss"].item() > 0.0
     assert loss.item() > plain.item() + 0.9 * logs["overshoot_loss"].item()  # both extra terms are added
     loss.backward()
     seq = model.seq if kind == "s5" else model.gru

@@ -45,6 +45,18 @@ def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: b
             proc.wait(timeout=5.0)
 
 
+def stop_and_read(proc: subprocess.Popen, timeout_s: float = 10.0) -> str:
+    """Stop fc-sim (SIGTERM, then SIGKILL after timeout_s: on a loaded machine it can take seconds to wind down) and
+    return its output; the flight's results never hang on it."""
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=timeout_s)[0] or ""
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out = proc.communicate(timeout=timeout_s)[0] or ""
+        return out + f"\n[fc-sim did not stop within {timeout_s:.0f} s of SIGTERM and was killed]"
+
+
 @contextmanager
 def session(vehicle_name: str = "agile5", fc_overrides=(), lockstep: bool = False, signing_key: bytes | None = None):
     """A link connected to a freshly started fc-sim subprocess (both signed with signing_key if given); yields
@@ -96,8 +108,7 @@ def rehearse(duration_s: float = 10.0, target_pos_m=(0.0, 0.0, 1.5), vehicle_nam
             # PX4 heartbeats come at 1 Hz; in lockstep fc-sim first waits its timeout (1 s) for a setpoint
             wait_until(lambda: link.mode == "LAND", 3.5 if lockstep else 1.5)
         final_mode = link.mode
-        proc.terminate()
-        fc_output = proc.communicate(timeout=5.0)[0] or ""
+        fc_output = stop_and_read(proc)
         refused = link.security_counts()
     return {**summarize(log, target_pos_m, settle_s), "duration_s": duration_s, "final_mode": final_mode,
             "signed": signing_key is not None, "link_refused": refused,

@@ -173,3 +173,17 @@ def test_fly_sim_cli_lockstep(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["hover_rmse_m"] < 0.1 and r["failsafe"] is None and r["final_mode"] == "LAND"
     assert r["loop_period_ms"]["max"] == pytest.approx(10.0)
+
+
+def test_a_flight_controller_that_ignores_sigterm_is_killed_and_its_output_kept():
+    """stop_and_read never hangs a finished rehearsal on an fc-sim that winds down slowly (a loaded machine)."""
+    import subprocess
+    import sys
+
+    from ssm_mbrl_ros.link.rehearsal import stop_and_read
+
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('fc up', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout.readline().strip() == "fc up"
+    out = stop_and_read(proc, timeout_s=1.0)
+    assert proc.poll() is not None and "killed" in out

@@ -102,7 +102,8 @@ class WorldModelConfig:
         return self.latent_groups * (self.latent_classes if self.latent_kind == "categorical" else 1)
 
 
-# Sizes only; loss weights keep the DreamerV3 defaults. "default" is the dataclass itself.
+# Sizes only; loss weights are the dataclass defaults (DreamerV3's, plus the prior-feature heads loss). "default" is
+# the dataclass itself.
 WM_PRESETS: dict[str, dict] = {
     "tiny": dict(latent_groups=8, latent_classes=8, deter=32, s5_state=16, s5_layers=1, hidden=32,
                  mlp_layers=1, head_layers=1, reward_bins=31),

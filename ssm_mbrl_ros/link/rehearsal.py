@@ -37,12 +37,8 @@ def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: b
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5.0)
+        if proc.poll() is None:
+            stop_and_read(proc)
 
 
 def stop_and_read(proc: subprocess.Popen, timeout_s: float = 10.0) -> str:

@@ -213,19 +213,13 @@ class WorldModel(nn.Module, abc.ABC):
         kl, dyn, rep = kl_balance(self.latent, states["post_logits"], states["prior_logits"], self.cfg.dyn_scale,
                                        self.cfg.rep_scale, self.cfg.free_nats)
         c = self.cfg
-        reward_loss = parts["reward"]
-        if "reward_mask" in batch:  # bags without a task definition have no reward: learn dynamics only
-            reward_loss = reward_loss * batch["reward_mask"].to(reward_loss.dtype)
-        total = c.obs_scale * parts["obs"] + c.reward_scale * reward_loss + c.cont_scale * parts["cont"] + kl
+        total = self._heads_total(parts, batch) + kl
         loss = total.mean()
         prior_obs_loss = None
         if c.prior_heads_scale > 0:  # the heads on what imagination feeds them: [h_t, a latent of the prior]
             prior_feat = torch.cat([states["h"], self.latent_sample(states["prior_logits"])], dim=-1)
             ahead = self.heads.losses(prior_feat, {k: v for k, v in batch.items() if k != "privileged"})
-            ahead_reward = ahead["reward"] * batch["reward_mask"].to(ahead["reward"].dtype) \
-                if "reward_mask" in batch else ahead["reward"]
-            prior_total = c.obs_scale * ahead["obs"] + c.reward_scale * ahead_reward + c.cont_scale * ahead["cont"]
-            loss = loss + c.prior_heads_scale * prior_total.mean()
+            loss = loss + c.prior_heads_scale * self._heads_total(ahead, batch).mean()
             prior_obs_loss = ahead["obs"].mean()
         overshoot = None
         if c.overshoot_steps > 0 and c.overshoot_scale > 0:
@@ -249,6 +243,15 @@ class WorldModel(nn.Module, abc.ABC):
         if prior_obs_loss is not None:  # the decoder on the prior's latents: what imagination's decoded states miss
             logs["prior_obs_loss"] = prior_obs_loss
         return loss, logs, states, carry
+
+    def _heads_total(self, parts: dict, batch: dict) -> torch.Tensor:
+        """Weighted observation + reward + continue losses (B, T); the reward only where batch["reward_mask"] is set
+        (bags without a task definition have no reward: learn dynamics only)."""
+        c = self.cfg
+        reward = parts["reward"]
+        if "reward_mask" in batch:
+            reward = reward * batch["reward_mask"].to(reward.dtype)
+        return c.obs_scale * parts["obs"] + c.reward_scale * reward + c.cont_scale * parts["cont"]
 
     def overshoot_loss(self, batch: dict, states: dict) -> torch.Tensor | None:
         """Mean loss of K-step open-loop predictions (K = cfg.overshoot_steps): from overshoot_starts random posterior

@@ -37,20 +37,25 @@ def fc_sim_process(port: int, overrides=(), vehicle: str = "agile5", lockstep: b
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            stop_and_read(proc)
+        stop_and_read(proc)
 
 
 def stop_and_read(proc: subprocess.Popen, timeout_s: float = 10.0) -> str:
     """Stop fc-sim (SIGTERM, then SIGKILL after timeout_s: on a loaded machine it can take seconds to wind down) and
-    return its output; the flight's results never hang on it."""
-    proc.terminate()
+    return its output; the flight's results never hang on it. Calling it again returns the same output (it is kept on
+    proc.fc_output), so the output stays readable after fc_sim_process has stopped the process."""
+    if getattr(proc, "fc_output", None) is not None:
+        return proc.fc_output
+    if proc.poll() is None:
+        proc.terminate()
     try:
-        return proc.communicate(timeout=timeout_s)[0] or ""
+        out = proc.communicate(timeout=timeout_s)[0] or ""
     except subprocess.TimeoutExpired:
         proc.kill()
         out = proc.communicate(timeout=timeout_s)[0] or ""
-        return out + f"\n[fc-sim did not stop within {timeout_s:.0f} s of SIGTERM and was killed]"
+        out += f"\n[fc-sim did not stop within {timeout_s:.0f} s of SIGTERM and was killed]"
+    proc.fc_output = out
+    return out
 
 
 @contextmanager

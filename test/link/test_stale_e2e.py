@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from ssm_mbrl_ros.link.offboard_loop import GeometricPolicy, fly, prepare
-from ssm_mbrl_ros.link.rehearsal import session, wait_until
+from ssm_mbrl_ros.link.rehearsal import session, stop_and_read, wait_until
 from ssm_mbrl_ros.link.supervisor import default_supervisor_config
 from ssm_mbrl_ros.link.supervisor import Supervisor
 
@@ -45,7 +45,7 @@ def test_telemetry_stop_triggers_land_within_one_period():
         assert log2.sent_ctbr[0] is None  # not a single setpoint was streamed
         time.sleep(0.3)
         assert not link.armed
-    out = proc.stdout.read()
+    out = stop_and_read(proc)  # fc-sim's whole output, kept after the session stopped it
     assert "companion: failsafe stale_state: LAND" in out, out  # the reason reached the FC log
     assert "mode OFFBOARD -> LAND" in out
 
@@ -65,4 +65,4 @@ def test_operator_kill_overrides_an_earlier_hold():
         log = fly(link, policy, sup, 1.0, inject=inject, kill=kill)
         assert log.failsafe.reason == "operator_kill"
         assert wait_until(lambda: not link.armed, 2.0)  # force-disarmed in the air
-    assert "failsafe nan_action: HOLD" in proc.stdout.read()
+    assert "failsafe nan_action: HOLD" in stop_and_read(proc)

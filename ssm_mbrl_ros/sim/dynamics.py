@@ -107,6 +107,26 @@ def physics_substep(s: tuple, integral: tuple, omega_prev: tuple, cmd: tuple, ex
     return out, integ, omega, on_ground
 
 
+class CompiledSubstep:
+    """physics_substep under torch.compile (inductor), falling back to eager for good (with a warning) when
+    compilation fails, e.g. on a machine without a C++ compiler: the results are the same, only slower."""
+
+    def __init__(self):
+        self._fn = torch.compile(physics_substep, dynamic=False)
+        self.failed: str | None = None
+
+    def __call__(self, *args):
+        if self.failed is None:
+            try:
+                return self._fn(*args)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises a real error
+                import logging
+
+                self.failed = f"{type(exc).__name__}: {str(exc)[:300]}"
+                logging.getLogger(__name__).warning("compiled physics unavailable, running eager: %s", self.failed)
+        return physics_substep(*args)
+
+
 class QuadrotorSim:
     """N quadrotors of one vehicle type with per-env parameter scales, stepped at the control rate."""
 
@@ -152,7 +172,7 @@ class QuadrotorSim:
         self._gravity = (torch.zeros(n, **kw), torch.zeros(n, **kw), torch.full((n,), -GRAVITY_MPS2, **kw))
         # compiling one substep (not the unrolled control period) keeps inductor from re-computing
         # inlined RK4 stages across substeps, and compiles in a fraction of the time
-        self._substep_fn = torch.compile(physics_substep, dynamic=False) if compile else physics_substep
+        self._substep_fn = CompiledSubstep() if compile else physics_substep
 
     # ---- parameters ----
     def set_param_scales(self, env_ids, mass=None, inertia=None, thrust_coeff=None, motor_tau=None, drag=None):

@@ -27,7 +27,7 @@ _REPLAY_RE = re.compile(r"replay-(\d{6,})\.npz")
 _TEMP_RE = re.compile(r"\.(checkpoint\.pt|replay-\d+\.npz)\.\d+\.tmp(\.npz)?")
 # fields that may change between an interrupted run and its resume (budgets, logging, device)
 RESUMABLE = {"minutes", "max_env_steps", "eval_every_min", "eval_episodes", "checkpoint_every_min",
-             "target_success", "log_every_updates", "threads", "device"}
+             "target_success", "log_every_updates", "threads", "device", "compile_physics"}
 
 
 def _fsync_file(path: Path) -> None:

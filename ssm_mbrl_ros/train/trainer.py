@@ -80,7 +80,8 @@ class Trainer:
         self.collect_overrides = (training_overrides(cfg.task) if cfg.collect_overrides is None
                                   else list(cfg.collect_overrides))
         self.env = make_env(cfg.task, cfg.num_envs, vehicle=cfg.vehicle, device=self.device, seed=seed,
-                            overrides=list(cfg.task_overrides) + self.collect_overrides)
+                            overrides=list(cfg.task_overrides) + self.collect_overrides,
+                            compile_physics=cfg.physics_compiled())
         # the task as evaluated and exported: without the training-only collect overrides
         self.task_config = (load_task_config(cfg.task, list(cfg.task_overrides)) if self.collect_overrides
                             else self.env.cfg)
@@ -183,7 +184,8 @@ class Trainer:
 
         path = self.export(self.logdir / "policy.onnx")
         env = make_env(self.cfg.task, self.cfg.eval_episodes, vehicle=self.cfg.vehicle, device="cpu",
-                       seed=10_000 + len(self.evals), overrides=list(self.cfg.task_overrides))
+                       seed=10_000 + len(self.evals), overrides=list(self.cfg.task_overrides),
+                       compile_physics=self.cfg.physics_compiled())
         result = run_episodes(env, OnnxPolicyAgent(env, path), seed=10_000 + len(self.evals), record=0,
                               progress=False)
         m = result.metrics()

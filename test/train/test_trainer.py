@@ -236,3 +236,23 @@ def test_train_offline_init_with_junk_is_a_clean_error(tmp_path):
     torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")  # a torch file, but no world model
     with pytest.raises(ConfigError, match="holds no world model"):
         build_world_model(wm_preset("tiny"), str(tmp_path / "other.pt"), 22, 0, "cpu")
+
+
+def test_compile_physics_resolves_by_budget_and_reaches_the_collection_env(tmp_path):
+    from ssm_mbrl_ros.sim.dynamics import CompiledSubstep, physics_substep
+    from ssm_mbrl_ros.train.config import TrainConfig
+    from ssm_mbrl_ros.train.trainer import Trainer
+
+    assert TrainConfig(minutes=10).physics_compiled()  # the 10-minute default pays its compilation back
+    assert not TrainConfig(minutes=0.5).physics_compiled()  # a short run would spend more compiling than stepping
+    assert TrainConfig(minutes=0, max_env_steps=50_000).physics_compiled()
+    assert not TrainConfig(minutes=10, compile_physics="off").physics_compiled()
+    assert TrainConfig(minutes=0.5, compile_physics="on").physics_compiled()
+    with pytest.raises(ConfigError, match="compile_physics"):
+        TrainConfig(compile_physics="yes").validate()
+    cfg = TrainConfig(task="hover", wm="s5", preset="tiny", num_envs=4, device="cpu", minutes=0.1,
+                      compile_physics="on")
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    assert isinstance(trainer.env.sim._substep_fn, CompiledSubstep)
+    cfg_off = TrainConfig(task="hover", wm="s5", preset="tiny", num_envs=4, device="cpu", minutes=0.1)
+    assert Trainer(cfg_off, tmp_path / "run_off", progress=False).env.sim._substep_fn is physics_substep

@@ -17,7 +17,7 @@ from ..world_models.distributions import twohot_bins, twohot_mean
 from ..world_models.heads import mlp
 
 _LOG2 = math.log(2.0)
-ACTOR_LATENTS = ("mode", "sample", "probs")
+ACTOR_LATENTS = ("mode", "sample", "probs", "prior")
 
 
 def _tanh_log_det(u: torch.Tensor) -> torch.Tensor:
@@ -31,7 +31,7 @@ class Actor(nn.Module):
     def __init__(self, feat_dim: int, action_dim: int = 4, hidden: int = 256, layers: int = 2,
                  min_std: float = 0.1, max_std: float = 1.0, eps: float = 1e-6,
                  init_action: torch.Tensor | None = None, init_std: float | None = None, latent: str = "mode"):
-        """latent: which world-model latent feat carries ('mode', 'sample' or 'probs'); the exporter and the
+        """latent: which world-model latent feat carries ('mode', 'sample', 'probs' or 'prior'); the exporter and the
         collector build the same feature for acting."""
         super().__init__()
         if latent not in ACTOR_LATENTS:

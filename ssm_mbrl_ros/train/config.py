@@ -86,8 +86,10 @@ class TrainConfig:
                               default=0.1)
     actor_latent: str = doc("posterior latent the actor learns from on replayed states (behaviour cloning and "
                             "imagination starts) and acts on: 'mode' (the one-hot argmax), 'sample' (DreamerV3), "
-                            "or 'probs' (the posterior probabilities: a soft code that resolves small errors; in "
-                            "imagination the prior's probabilities)",
+                            "'probs' (the posterior probabilities: a soft code that resolves small errors; in "
+                            "imagination the prior's probabilities) or 'prior' ([h_t, the prior's mean or "
+                            "probabilities at h_t] in imagination and in flight alike: the actor flies on the "
+                            "feature it learned on, with the observations up to the previous step)",
                             default="mode")
     actor_warmup_updates: int = doc("world-model-only updates before the actor and critic start learning (an "
                                     "untrained model is easy to exploit)", default=200)

@@ -313,11 +313,13 @@ class Learner(nn.Module):
         return a_loss, ent
 
     def actor_states(self, states: dict) -> dict:
-        """Posterior states with the feature the actor reads (cfg.actor_latent: mode, sample or probs)."""
+        """Posterior states with the feature the actor reads (cfg.actor_latent: mode, sample, probs or prior)."""
         if self.cfg.actor_latent == "mode":
             return self.mode_states(states)
         if self.cfg.actor_latent == "probs":
             return self.probs_states(states)
+        if self.cfg.actor_latent == "prior":  # the carry holds the posterior mode, as the exported policy's does
+            return {**self.mode_states(states), "feat": self.wm.probs_feat(states["h"], states["prior_logits"])}
         return states
 
     def mode_states(self, states: dict) -> dict:
@@ -331,9 +333,10 @@ class Learner(nn.Module):
         return {**states, "feat": self.wm.probs_feat(states["h"], states["post_logits"])}
 
     def _actor_input(self, feat: torch.Tensor) -> torch.Tensor:
-        """The actor's feature for an imagined [h, z] feat: [h, prior probabilities of h] when it reads probabilities
-        (an imagined step has no posterior; at the start state the prior stands in for it)."""
-        if self.cfg.actor_latent != "probs":
+        """The actor's feature for an imagined [h, z] feat: [h, prior probabilities (or mean) of h] when it reads
+        probabilities (an imagined step has no posterior; at the start state the prior stands in for it) or the
+        prior."""
+        if self.cfg.actor_latent not in ("probs", "prior"):
             return feat
         h = feat[..., :self.wm.cfg.deter]
         return self.wm.probs_feat(h, self.wm.prior_logits(h))

@@ -174,11 +174,15 @@ class WorldModel(nn.Module, abc.ABC):
 
     def act_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,
                  latent: str = "mode") -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One filter step for acting with the feature an actor of this `latent` reads ('mode', 'sample', 'probs')
-        -> (carry, actor feature (B, F), posterior logits, prior logits). The carry holds the mode unless 'sample'."""
+        """One filter step for acting with the feature an actor of this `latent` reads ('mode', 'sample', 'probs',
+        'prior') -> (carry, actor feature (B, F), posterior logits, prior logits). The carry holds the mode unless
+        'sample'. 'prior' reads [h_t, the prior's mean or probabilities at h_t]: the feature every imagined step
+        has, so the actor flies on what it learned on (h_t holds the observations up to t-1)."""
         carry, feat, post, prior = self.filter_step(carry, obs, prev_action, is_first, sample=latent == "sample")
         if latent == "probs":
             feat = self.probs_feat(carry["h"], post)
+        elif latent == "prior":
+            feat = self.probs_feat(carry["h"], prior)
         return carry, feat, post, prior
 
     def obs_step(self, carry: dict, obs: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor,

@@ -68,13 +68,15 @@ def test_closed_loop_parity_500_steps(kind, batch, tmp_path):
     assert ambiguous <= 0.01 * 500 * batch, f"{ambiguous} near-tie rows of {500 * batch}"
 
 
+@pytest.mark.parametrize("latent", ["probs", "prior"])
 @pytest.mark.parametrize("kind", ["s5", "rssm"])
-def test_probs_actor_exports_the_soft_feature(kind, tmp_path):
-    """An actor trained on posterior probabilities acts on [h, probs] in ONNX too; the carry keeps the mode."""
+def test_soft_feature_actors_export_their_feature(kind, latent, tmp_path):
+    """An actor trained on posterior probabilities acts on [h, posterior probs] in ONNX too, one trained on the prior
+    on [h, prior probs at h]; the carry keeps the posterior mode."""
     env = make_env("hover", 8, seed=3)
     wm, _ = build(kind, env)
     torch.manual_seed(1)
-    actor = Actor(wm.feat_dim, hidden=64, init_action=[-0.56, 0, 0, 0], latent="probs").eval()
+    actor = Actor(wm.feat_dim, hidden=64, init_action=[-0.56, 0, 0, 0], latent=latent).eval()
     with torch.no_grad():
         actor.net[-1].weight.normal_(0.0, 0.05)
     path = export_policy(wm, actor, tmp_path / "p.onnx", obs_layout=env.obs_layout, action_spec=env.action_spec,
@@ -86,8 +88,9 @@ def test_probs_actor_exports_the_soft_feature(kind, tmp_path):
     worst = 0.0
     for _ in range(50):
         with torch.no_grad():  # reference written out by hand: filter with the mode, act on the probabilities
-            carry, _, post, _ = wm.filter_step(carry, obs, prev, first, sample=False)
-            want = actor.mean_action(torch.cat([carry["h"], post.exp().flatten(-2)], -1))
+            carry, _, post, prior = wm.filter_step(carry, obs, prev, first, sample=False)
+            read = post if latent == "probs" else prior
+            want = actor.mean_action(torch.cat([carry["h"], read.exp().flatten(-2)], -1))
             mode_only = actor.mean_action(wm.feat(carry))
         a_ort = torch.from_numpy(pol.step(obs.numpy())[0].reshape(8, 4))
         worst = max(worst, float((a_ort - want).abs().max()))

@@ -93,6 +93,36 @@ def test_probs_actor_reads_posterior_probabilities_and_learns_in_imagination():
     assert any(not torch.equal(before[k], v) for k, v in learner.actor.state_dict().items())
 
 
+@pytest.mark.parametrize("latent_kind", ["categorical", "gaussian"])
+def test_prior_actor_reads_the_same_feature_on_replay_in_imagination_and_in_flight(latent_kind):
+    """actor_latent=prior: [h_t, the prior's soft latent at h_t] on replayed states, at every imagined step and in the
+    acting filter, so the actor flies on the feature it learned on."""
+    torch.manual_seed(0)
+    cfg = TrainConfig(actor_latent="prior", imag_starts=32, horizon=5, actor_warmup_updates=0,
+                      world_model={"latent_kind": latent_kind})
+    learner = Learner(cfg, 22, 25)
+    wm = learner.wm
+    b = learner.batch_to_torch(batch())
+    _, _, states, _ = wm.loss(b)
+    replay = learner.actor_states(states)
+    want = torch.cat([states["h"], wm.latent.soft(states["prior_logits"])], -1)
+    assert torch.equal(replay["feat"], want)
+    assert torch.equal(replay["z"], learner.mode_states(states)["z"])  # the carry: the posterior mode, as in flight
+    assert torch.equal(learner._actor_input(states["feat"]), want)  # imagined [h, z sample] -> the same feature
+    with torch.no_grad():  # the acting filter, step by step (on the mode), builds it too
+        on_mode = learner._actor_input(wm.observe(b, sample=False)[0]["feat"])
+        carry = wm.initial(b["obs"].shape[0])
+        for t in range(3):
+            prev = b["action"][:, t - 1] if t else torch.zeros_like(b["action"][:, 0])
+            carry, feat, _, prior = wm.act_step(carry, b["obs"][:, t], prev, b["is_first"][:, t], "prior")
+            torch.testing.assert_close(feat, torch.cat([carry["h"], wm.latent.soft(prior)], -1))
+            torch.testing.assert_close(feat, on_mode[:, t], atol=1e-5, rtol=1e-4)
+    before = {k: v.clone() for k, v in learner.actor.state_dict().items()}
+    metrics = learner.update(batch())
+    assert np.isfinite(metrics["actor_loss"])
+    assert any(not torch.equal(before[k], v) for k, v in learner.actor.state_dict().items())
+
+
 @pytest.mark.parametrize("latent", ["mode", "probs"])
 @pytest.mark.parametrize("scale", [0.0, 1.0])
 def test_bc_repr_scale_decides_whether_imitation_shapes_the_encoder(scale, latent):

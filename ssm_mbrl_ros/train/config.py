@@ -97,6 +97,10 @@ class TrainConfig:
                                "the simulator does: body-rate R^2 of the action-response probe "
                                "(train/action_response.py) at least this; the critic learns meanwhile (0 = no gate, "
                                "start after actor_warmup_updates)", default=0.7)
+    actor_gate_max_updates: int = doc("after this many updates the gate asks for half of actor_gate_r2 (0 = never "
+                                      "relax): a probe that stays just under the threshold must not hold the actor "
+                                      "back for half the budget (one seed of ten waited 2,500 updates at body-rate "
+                                      "R^2 0.4-0.68, docs/learning.md section 21)", default=1000)
     probe_every_updates: int = doc("updates between action-response probes (logged as kind 'probe')", default=100)
     actor_mean_limit: float = doc("penalise the actor's pre-tanh mean beyond +-this (squared excess), so it cannot "
                                   "run away to saturated commands (0 = off)", default=2.0)
@@ -183,6 +187,8 @@ class TrainConfig:
                          "horizon", "imag_starts", "wm_lr", "actor_lr", "critic_lr", "grad_clip",
                          "eval_every_min", "eval_episodes", "checkpoint_every_min", "log_every_updates",
                          "probe_every_updates")
+        if self.actor_gate_max_updates < 0:
+            raise ConfigError(f"{source}.actor_gate_max_updates: must be >= 0, got {self.actor_gate_max_updates}")
         for name in ("minutes", "max_env_steps", "prefill_steps", "actor_warmup_updates", "bc_scale", "bc_updates",
                      "expert_noise", "entropy_coef", "bc_repr_scale", "threads", "ac_hidden",
                      "actor_mean_limit", "actor_anchor", "critic_replay_scale", "explore_corr_s"):

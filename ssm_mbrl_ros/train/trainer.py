@@ -212,6 +212,12 @@ class Trainer:
                     f"{self.cfg.task} / {self.cfg.wm} ({self.cfg.preset})")
         return rec
 
+    def gate_r2(self) -> float:
+        """The body-rate R^2 the action-response gate asks for now: actor_gate_r2, halved after
+        actor_gate_max_updates updates."""
+        late = self.cfg.actor_gate_max_updates and self.learner.updates >= self.cfg.actor_gate_max_updates
+        return self.cfg.actor_gate_r2 * (0.5 if late else 1.0)
+
     def probe(self) -> dict:
         """Action-response probe of the current world model (train/action_response.py); opens the actor gate when
         the body-rate R^2 reaches actor_gate_r2. Logged as kind 'probe'."""
@@ -232,7 +238,7 @@ class Trainer:
         finally:
             wm.train()
         r2 = result["r2"]
-        if self.actor_started is None and r2.get("omega", math.nan) >= cfg.actor_gate_r2:  # NaN never passes
+        if self.actor_started is None and r2.get("omega", math.nan) >= self.gate_r2():  # NaN never passes
             self.actor_started = self.learner.updates
         self.log({"kind": "probe", **{f"r2_{k}": round(v, 4) for k, v in r2.items()},
                   "actor_started": self.actor_started})

@@ -256,3 +256,20 @@ def test_compile_physics_resolves_by_budget_and_reaches_the_collection_env(tmp_p
     assert isinstance(trainer.env.sim._substep_fn, CompiledSubstep)
     cfg_off = TrainConfig(task="hover", wm="s5", preset="tiny", num_envs=4, device="cpu", minutes=0.1)
     assert Trainer(cfg_off, tmp_path / "run_off", progress=False).env.sim._substep_fn is physics_substep
+
+
+def test_the_gate_asks_for_half_the_r2_after_actor_gate_max_updates(tmp_path):
+    from ssm_mbrl_ros.train.config import TrainConfig
+    from ssm_mbrl_ros.train.trainer import Trainer
+
+    base = dict(task="hover", wm="s5", preset="tiny", num_envs=4, device="cpu", minutes=0.1, actor_gate_r2=0.7)
+    trainer = Trainer(TrainConfig(**base, actor_gate_max_updates=300), tmp_path / "a", progress=False)
+    trainer.learner.updates = 299
+    assert trainer.gate_r2() == pytest.approx(0.7)
+    trainer.learner.updates = 300
+    assert trainer.gate_r2() == pytest.approx(0.35)
+    never = Trainer(TrainConfig(**base, actor_gate_max_updates=0), tmp_path / "b", progress=False)
+    never.learner.updates = 10**6
+    assert never.gate_r2() == pytest.approx(0.7)  # 0: the threshold never relaxes
+    with pytest.raises(ConfigError, match="actor_gate_max_updates"):
+        TrainConfig(actor_gate_max_updates=-1).validate()

@@ -99,8 +99,8 @@ class TrainConfig:
                                "start after actor_warmup_updates)", default=0.7)
     actor_gate_max_updates: int = doc("after this many updates the gate asks for half of actor_gate_r2 (0 = never "
                                       "relax): a probe that stays just under the threshold must not hold the actor "
-                                      "back for half the budget (one seed of ten waited 2,500 updates at body-rate "
-                                      "R^2 0.4-0.68, docs/learning.md section 21)", default=1000)
+                                      "back for half the budget (a 10-minute hover run waited 2,500 updates at body-rate "
+                                      "R^2 0.37-0.68, docs/learning.md section 21)", default=1000)
     probe_every_updates: int = doc("updates between action-response probes (logged as kind 'probe')", default=100)
     actor_mean_limit: float = doc("penalise the actor's pre-tanh mean beyond +-this (squared excess), so it cannot "
                                   "run away to saturated commands (0 = off)", default=2.0)

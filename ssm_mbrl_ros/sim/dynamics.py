@@ -21,6 +21,8 @@ bench/physics.py; on a busy 2-core machine one torch thread is fastest (OpenMP b
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .rate_controller import MixerConstants, mix, mixer_constants, rate_pid
@@ -120,8 +122,6 @@ class CompiledSubstep:
             try:
                 return self._fn(*args)
             except Exception as exc:  # noqa: BLE001 - any compiler failure; eager below re-raises a real error
-                import logging
-
                 self.failed = f"{type(exc).__name__}: {str(exc)[:300]}"
                 logging.getLogger(__name__).warning("compiled physics unavailable, running eager: %s", self.failed)
         return physics_substep(*args)

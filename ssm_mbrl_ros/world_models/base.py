@@ -285,10 +285,8 @@ class WorldModel(nn.Module, abc.ABC):
         # step k counts while no episode started in between and none ended before it (a terminal target counts)
         alive = torch.cumprod(1.0 - first, 1) * torch.cat([torch.ones_like(cont[:, :1]),
                                                            torch.cumprod(cont[:, :-1], 1)], 1)
-        reward = parts["reward"]
-        if "reward_mask" in batch:
-            reward = reward * batch["reward_mask"][bk, tk].to(dtype)
-        total = c.obs_scale * parts["obs"] + c.reward_scale * reward + c.cont_scale * parts["cont"]
+        mask = {"reward_mask": batch["reward_mask"][bk, tk]} if "reward_mask" in batch else {}
+        total = self._heads_total(parts, mask)
         return (total * alive).sum() / alive.sum().clamp(min=1.0)
 
     def imagine(self, start: dict, policy, horizon: int, sample: bool = True) -> dict[str, torch.Tensor]:

@@ -12,7 +12,8 @@ from ssm_mbrl_ros.train.study import StudySpec, run_name
 
 # evaluation metrics drawn and tabulated: key in an 'eval' record -> axis label
 CURVE_METRICS = {"mean_return": "mean return", "success_rate": "success rate",
-                 "mean_episode_length_s": "episode length (s)", "final_pos_err_m": "final distance to setpoint (m)"}
+                 "mean_episode_length_s": "episode length (s)", "final_pos_err_m": "final distance to setpoint (m)",
+                 "pos_rmse_m": "position RMSE over the episode (m)"}
 # training scalars averaged over the last tenth of a run: world-model prediction error and cost per update
 TRAIN_TAIL = ("obs_loss", "reward_loss", "dyn_kl", "priv_loss")
 FINAL_KEYS = ("success_rate", "mean_return", "final_pos_err_m", "pos_rmse_m", "mean_episode_length_s",
@@ -99,11 +100,11 @@ def markdown_table(report: dict) -> str:
     """One row per variant: seed mean (min-max) of the final score, the last evaluation and the update cost."""
     lines = [f"| variant | seeds | success % ({report['final_episodes']} ep.) | return | final distance (m) | "
              "last eval return | obs loss | ms per update | env steps |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in report["by_variant"].items():
         f, le, tt = v.get("final", {}), v.get("last_eval", {}), v.get("train_tail", {})
         lines.append(f"| {name} | {len(v['seeds'])} | {_fmt(f.get('success_rate'), 100, 0)} | "
-                     f"{_fmt(f.get('mean_return'), 1, 0)} | {_fmt(f.get('final_pos_err_m'))} | "
+                     f"{_fmt(f.get('mean_return'), 1, 0)} | {_fmt(f.get('final_pos_err_m'))} | {_fmt(f.get('pos_rmse_m'), 1, 3)} | "
                      f"{_fmt(le.get('mean_return'), 1, 0)} | {_fmt(tt.get('obs_loss'), 1, 3)} | "
                      f"{_fmt(v.get('ms_per_update'), 1, 0)} | {_fmt(v.get('env_steps'), 1, 0)} |")
     return "\n".join(lines)
@@ -132,7 +133,7 @@ def plot_study(report: dict, path: Path) -> Path:
                                   label=f"{name} ({n} seed{'s' if n != 1 else ''})")
                 ax.fill_between(x, c["min"], c["max"], color=line.get_color(), alpha=0.2)
             ax.set(xlabel=x_label, ylabel=CURVE_METRICS[m])
-            if m == "final_pos_err_m":
+            if m in ("final_pos_err_m", "pos_rmse_m"):
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)

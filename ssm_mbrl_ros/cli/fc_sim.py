@@ -46,7 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--max-state-age", type=finite_float, default=0.05,
                    help="supervisor stale-state limit, s (raise it when simulating jitter of the same size)")
     f.add_argument("--policy", default=None, metavar="MODEL.onnx",
-                   help="fly an exported hover policy (e.g. models/hover.onnx) through the link instead of the "
+                   help="fly an exported hover policy (e.g. hover or models/hover.onnx; tracking policies fly through `ssm-mbrl launch fly_sim`) through the link instead of the "
                         "geometric controller; its world-model surprise feeds the supervisor")
     f.add_argument("--lockstep", action="store_true",
                    help="run fc-sim --lockstep and the loop on its simulated clock: --duration/--settle are simulated "
@@ -137,6 +137,13 @@ def run_fly_sim(args) -> int:
 
         try:
             args.policy = str(find_model(args.policy))
+            from ssm_mbrl_ros.runtime.sidecar import load_sidecar
+
+            task = str(load_sidecar(args.policy).get("task", ""))
+            if task != "hover":  # the rehearsal takes off and holds --target: a setpoint task
+                raise ValueError(f"{args.policy} is a {task or 'task-less'} policy; fly-sim flies hover policies "
+                                 f"(it holds --target). Fly a tracking policy through the ROS graph: ssm-mbrl launch "
+                                 f"fly_sim --set policy.model={args.policy} --set state_bridge.task={task}")
             controller = OnnxHoverController(args.policy, target)
         except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
             raise ConfigError(f"--policy: {e}") from e

@@ -51,3 +51,9 @@ def test_fly_sim_cli_end_to_end(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["hover_rmse_m"] < 0.1 and r["final_mode"] == "LAND" and r["failsafe"] is None
     assert main(["fly-sim", "--target", "1,2"]) == 2
+
+
+def test_fly_sim_refuses_a_tracking_policy_and_names_the_graph_that_flies_it(capsys):
+    assert main(["fly-sim", "--policy", "figure8", "--duration", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "figure8 policy" in err and "state_bridge.task=figure8" in err

@@ -46,8 +46,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     f.add_argument("--max-state-age", type=finite_float, default=0.05,
                    help="supervisor stale-state limit, s (raise it when simulating jitter of the same size)")
     f.add_argument("--policy", default=None, metavar="MODEL.onnx",
-                   help="fly an exported hover policy (e.g. hover or models/hover.onnx; tracking policies fly through `ssm-mbrl launch fly_sim`) through the link instead of the "
-                        "geometric controller; its world-model surprise feeds the supervisor")
+                   help="fly an exported hover policy (e.g. hover or models/hover.onnx) through the link instead of "
+                        "the geometric controller; its world-model surprise feeds the supervisor (tracking policies "
+                        "fly through `ssm-mbrl launch fly_sim`)")
     f.add_argument("--lockstep", action="store_true",
                    help="run fc-sim --lockstep and the loop on its simulated clock: --duration/--settle are simulated "
                         "seconds, the flight runs as fast as the computation, and a run is reproducible")

@@ -12,7 +12,8 @@ from ssm_mbrl_ros.train.study import StudySpec, run_name
 
 # evaluation metrics drawn and tabulated: key in an 'eval' record -> axis label
 CURVE_METRICS = {"mean_return": "mean return", "success_rate": "success rate",
-                 "mean_episode_length_s": "episode length (s)", "final_pos_err_m": "final distance to setpoint / reference (m)",
+                 "mean_episode_length_s": "episode length (s)",
+                 "final_pos_err_m": "final distance to setpoint / reference (m)",
                  "pos_rmse_m": "position RMSE over the episode (m)"}
 # training scalars averaged over the last tenth of a run: world-model prediction error and cost per update
 TRAIN_TAIL = ("obs_loss", "reward_loss", "dyn_kl", "priv_loss")
@@ -98,13 +99,14 @@ def _fmt(stat: dict | None, scale: float = 1.0, digits: int = 2) -> str:
 
 def markdown_table(report: dict) -> str:
     """One row per variant: seed mean (min-max) of the final score, the last evaluation and the update cost."""
-    lines = [f"| variant | seeds | success % ({report['final_episodes']} ep.) | return | final distance (m) | RMSE (m) | "
-             "last eval return | obs loss | ms per update | env steps |",
+    lines = [f"| variant | seeds | success % ({report['final_episodes']} ep.) | return | final distance (m) | "
+             "RMSE (m) | last eval return | obs loss | ms per update | env steps |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in report["by_variant"].items():
         f, le, tt = v.get("final", {}), v.get("last_eval", {}), v.get("train_tail", {})
         lines.append(f"| {name} | {len(v['seeds'])} | {_fmt(f.get('success_rate'), 100, 0)} | "
-                     f"{_fmt(f.get('mean_return'), 1, 0)} | {_fmt(f.get('final_pos_err_m'))} | {_fmt(f.get('pos_rmse_m'), 1, 3)} | "
+                     f"{_fmt(f.get('mean_return'), 1, 0)} | {_fmt(f.get('final_pos_err_m'))} | "
+                     f"{_fmt(f.get('pos_rmse_m'), 1, 3)} | "
                      f"{_fmt(le.get('mean_return'), 1, 0)} | {_fmt(tt.get('obs_loss'), 1, 3)} | "
                      f"{_fmt(v.get('ms_per_update'), 1, 0)} | {_fmt(v.get('env_steps'), 1, 0)} |")
     return "\n".join(lines)

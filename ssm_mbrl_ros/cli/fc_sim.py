@@ -140,12 +140,13 @@ def run_fly_sim(args) -> int:
             args.policy = str(find_model(args.policy))
             from ssm_mbrl_ros.runtime.sidecar import load_sidecar
 
-            task = str(load_sidecar(args.policy).get("task", ""))
+            sidecar = load_sidecar(args.policy)
+            task = str(sidecar.get("task", ""))
             if task != "hover":  # the rehearsal takes off and holds --target: a setpoint task
                 raise ValueError(f"{args.policy} is a {task or 'task-less'} policy; fly-sim flies hover policies "
                                  f"(it holds --target). Fly a tracking policy through the ROS graph: ssm-mbrl launch "
                                  f"fly_sim --set policy.model={args.policy} --set state_bridge.task={task}")
-            controller = OnnxHoverController(args.policy, target)
+            controller = OnnxHoverController(args.policy, target, sidecar=sidecar)
         except (PolicyLoadError, SidecarError, FileNotFoundError, ValueError) as e:
             raise ConfigError(f"--policy: {e}") from e
     from ssm_mbrl_ros.link.transport import signing_key
